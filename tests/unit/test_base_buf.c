@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: MIT */
+/* tests/unit/test_base_buf.c - kv_buf: growth, the hard maximum, consume, detach. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "base/buf.h"
+#include "base/err.h"
+
+static void test_append_and_max(void **state)
+{
+    struct kv_buf b;
+    (void)state;
+    kv_buf_init(&b, 10);
+    assert_int_equal(kv_buf_appends(&b, "hello"), 0);
+    assert_int_equal(kv_buf_printf(&b, "%d", 1234), 0);
+    assert_string_equal(b.data, "hello1234");
+    assert_int_equal(kv_buf_appends(&b, "xy"), KV_ETOOBIG);
+    assert_string_equal(b.data, "hello1234");
+    assert_int_equal(kv_buf_appendc(&b, '!'), 0);
+    assert_int_equal(b.len, 10);
+    assert_int_equal(kv_buf_appendc(&b, '!'), KV_ETOOBIG);
+    assert_int_equal(kv_buf_printf(&b, "%s", "z"), KV_ETOOBIG);
+    kv_buf_cleanup(&b);
+}
+
+static void test_consume_detach(void **state)
+{
+    struct kv_buf b;
+    size_t len;
+    char *s;
+    (void)state;
+    kv_buf_init(&b, 1 << 20);
+    for (int i = 0; i < 1000; i++)
+        assert_int_equal(kv_buf_printf(&b, "%03d", i % 1000), 0);
+    assert_int_equal(b.len, 3000);
+    kv_buf_consume(&b, 2997);
+    assert_string_equal(b.data, "999");
+    s = kv_buf_detach(&b, &len);
+    assert_int_equal(len, 3);
+    assert_string_equal(s, "999");
+    free(s);
+    assert_null(b.data);
+    kv_buf_cleanup(&b);
+}
+
+static void test_strerror(void **state)
+{
+    (void)state;
+    assert_string_equal(kv_strerror(KV_ETOOBIG), "too big");
+    assert_non_null(kv_strerror(-2));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_append_and_max),
+        cmocka_unit_test(test_consume_detach),
+        cmocka_unit_test(test_strerror),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
