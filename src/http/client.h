@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: MIT */
+/* src/http/client.h - HTTP/1.1 client with pooled keep-alive connections, on libuv + http-parser.
+ *
+ * A kv_http_pool holds idle keep-alive connections to one origin (host:port, numeric address or
+ * a name resolved with uv_getaddrinfo). kv_http_call_start() takes an idle connection or opens a
+ * new one, writes the request, and reports the response through callbacks: on_head once
+ * (status and headers), on_body for each piece of the decoded body (chunked framing removed) as
+ * it arrives, then on_done exactly once with 0 or a negative error. A connection returns to the
+ * pool only when its response ended cleanly and both sides allow keep-alive.
+ *
+ * Timeouts: connect (until the TCP connection is up) and response (from the request's write until
+ * the response head; and then between body reads: idle). A stale pooled connection that fails
+ * before any response byte is retried once on a fresh connection, transparently.
+ *
+ * Back-pressure: kv_http_call_pause() stops reading the socket (uv_read_stop), resume restarts it.
+ * kv_http_call_cancel() ends a call early: on_done fires with UV_ECANCELED (from a later loop
+ * turn if called inside a callback), and the connection is closed, not pooled.
+ *
+ * All data passed to callbacks (headers, body pieces) is valid only during the callback.
+ */
+#ifndef KV_HTTP_CLIENT_H
+#define KV_HTTP_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "http/server.h" /* struct kv_http_header */
+
+struct kv_http_pool;
+struct kv_http_call;
+
+struct kv_http_pool_config {
+    const char *host;             /* "127.0.0.1", "::1" or a DNS name */
+    int port;
+    unsigned max_idle;            /* idle connections kept; 0 = 32 */
+    unsigned connect_timeout_ms;  /* 0 = 2000 */
+    unsigned response_timeout_ms; /* until the head, then between reads; 0 = 300000 */
+    size_t max_header_bytes;      /* response head cap; 0 = 64 KiB */
+};
+
+struct kv_http_call_cbs {
+    /* Response head. Returning non-zero cancels the call (on_done gets UV_ECANCELED). */
+    int (*on_head)(struct kv_http_call *call, int status, const struct kv_http_header *headers,
+                   size_t count, void *data);
+    /* A piece of the body. Returning non-zero cancels the call. */
+    int (*on_body)(struct kv_http_call *call, const char *buf, size_t len, void *data);
+    /* Always fired once: 0 after a complete response, else < 0 (UV_ECONNREFUSED, KV_ETIMEOUT,
+     * KV_EPROTO, KV_EEOF for a response cut short, UV_ECANCELED, ...). The call object is freed
+     * right after on_done returns. */
+    void (*on_done)(struct kv_http_call *call, int status, void *data);
+};
+
+/* Creates a pool (config strings copied). Returns 0 or < 0. */
+int kv_http_pool_new(uv_loop_t *loop, const struct kv_http_pool_config *cfg,
+                     struct kv_http_pool **out);
+/* Closes idle connections; cancels calls in flight (each gets on_done(UV_ECANCELED)); the pool's
+ * memory is released once every handle has closed. NULL is a no-op. */
+void kv_http_pool_close(struct kv_http_pool *pool);
+/* Number of idle and busy connections. */
+unsigned kv_http_pool_idle(const struct kv_http_pool *pool);
+unsigned kv_http_pool_busy(const struct kv_http_pool *pool);
+
+/* Starts a request. <headers>: NULL-terminated name/value pairs (may be NULL); Host,
+ * Content-Length and Connection are added by the client. <body> is copied. Returns 0 and sets
+ * *<out> (may be NULL), or < 0 without calling any callback. */
+int kv_http_call_start(struct kv_http_pool *pool, const char *method, const char *path,
+                       const char *const *headers, const char *body, size_t len,
+                       const struct kv_http_call_cbs *cbs, void *data, struct kv_http_call **out);
+void kv_http_call_pause(struct kv_http_call *call);
+void kv_http_call_resume(struct kv_http_call *call);
+void kv_http_call_cancel(struct kv_http_call *call);
+/* Monotonic ns of the first response byte, 0 if none yet. */
+uint64_t kv_http_call_first_byte_ns(const struct kv_http_call *call);
+
+#endif /* KV_HTTP_CLIENT_H */
