@@ -1,0 +1,368 @@
+/* SPDX-License-Identifier: MIT */
+/* src/prefix/index.c - block hash -> holders map with per-backend LRU lists threaded through the
+ * entries' slots.
+ *
+ * A reference names one holding: (entry index << 2) | slot. Each backend's LRU list is a doubly
+ * linked list of references, head = most recently used. Entries live in a pool and never move,
+ * so references stay valid while the map (which only stores pool indices) reshuffles.
+ */
+#include "prefix/index.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/mem.h"
+#include "prefix/u64map.h"
+
+#define NIL UINT32_MAX
+#define NO_BACKEND UINT16_MAX
+
+struct entry {
+    uint64_t hash;
+    uint16_t be[KV_INDEX_SLOTS];    /* NO_BACKEND: free slot */
+    uint32_t stamp[KV_INDEX_SLOTS]; /* ms since epoch, last record */
+    uint32_t prev[KV_INDEX_SLOTS];  /* toward the head (more recent) */
+    uint32_t next[KV_INDEX_SLOTS];  /* toward the tail; free list link in next[0] */
+};
+
+struct backend {
+    uint32_t head;
+    uint32_t tail;
+    uint32_t count;
+    uint32_t capacity;
+};
+
+struct kv_index {
+    struct kv_u64map map;
+    struct entry *ents;
+    struct backend *b;
+    uint32_t max_entries;
+    uint32_t used;      /* pool entries handed out so far (the rest were never used) */
+    uint32_t free_head; /* freed entries, linked through next[0] */
+    uint32_t max_backends;
+    uint64_t epoch_ns;
+};
+
+static inline struct entry *ent_of(const struct kv_index *ix, uint32_t ref)
+{
+    return &ix->ents[ref >> 2];
+}
+
+static inline uint32_t *prev_of(const struct kv_index *ix, uint32_t ref)
+{
+    return &ent_of(ix, ref)->prev[ref & 3];
+}
+
+static inline uint32_t *next_of(const struct kv_index *ix, uint32_t ref)
+{
+    return &ent_of(ix, ref)->next[ref & 3];
+}
+
+static uint32_t stamp_of(const struct kv_index *ix, uint64_t now_ns)
+{
+    return now_ns > ix->epoch_ns ? (uint32_t)((now_ns - ix->epoch_ns) / 1000000u) : 0;
+}
+
+struct kv_index *kv_index_new(uint32_t max_entries, uint32_t max_backends,
+                              uint32_t default_capacity, uint64_t now_ns)
+{
+    struct kv_index *ix;
+
+    if (max_entries == 0 || max_entries > KV_INDEX_MAX_ENTRIES || max_backends == 0 ||
+        max_backends > KV_INDEX_MAX_BACKENDS)
+        return NULL;
+    ix = kv_calloc(1, sizeof(*ix));
+    if (kv_u64map_init(&ix->map, max_entries) < 0) {
+        free(ix);
+        return NULL;
+    }
+    ix->ents = kv_malloc((size_t)max_entries * sizeof(*ix->ents));
+    ix->b = kv_malloc((size_t)max_backends * sizeof(*ix->b));
+    for (uint32_t i = 0; i < max_backends; i++)
+        ix->b[i] = (struct backend){NIL, NIL, 0, default_capacity};
+    ix->max_entries = max_entries;
+    ix->free_head = NIL;
+    ix->max_backends = max_backends;
+    ix->epoch_ns = now_ns;
+    return ix;
+}
+
+void kv_index_free(struct kv_index *ix)
+{
+    if (!ix)
+        return;
+    kv_u64map_cleanup(&ix->map);
+    free(ix->ents);
+    free(ix->b);
+    free(ix);
+}
+
+static void unlink_ref(struct kv_index *ix, struct backend *bs, uint32_t ref)
+{
+    uint32_t p = *prev_of(ix, ref), n = *next_of(ix, ref);
+
+    if (p != NIL)
+        *next_of(ix, p) = n;
+    else
+        bs->head = n;
+    if (n != NIL)
+        *prev_of(ix, n) = p;
+    else
+        bs->tail = p;
+}
+
+static void link_head(struct kv_index *ix, struct backend *bs, uint32_t ref)
+{
+    *prev_of(ix, ref) = NIL;
+    *next_of(ix, ref) = bs->head;
+    if (bs->head != NIL)
+        *prev_of(ix, bs->head) = ref;
+    else
+        bs->tail = ref;
+    bs->head = ref;
+}
+
+static bool entry_empty(const struct entry *e)
+{
+    for (int s = 0; s < KV_INDEX_SLOTS; s++)
+        if (e->be[s] != NO_BACKEND)
+            return false;
+    return true;
+}
+
+/* Drops one holding; frees its entry when it was the last. Returns true if the entry freed. */
+static bool drop_ref(struct kv_index *ix, uint32_t ref)
+{
+    struct entry *e = ent_of(ix, ref);
+    struct backend *bs = &ix->b[e->be[ref & 3]];
+
+    unlink_ref(ix, bs, ref);
+    bs->count--;
+    e->be[ref & 3] = NO_BACKEND;
+    if (!entry_empty(e))
+        return false;
+    kv_u64map_del(&ix->map, e->hash);
+    e->next[0] = ix->free_head;
+    ix->free_head = ref >> 2;
+    return true;
+}
+
+/* The pool is full: drop the stalest LRU tail over all backends until an entry frees. Each
+ * entry in use has a holder, so some backend has a tail and this terminates. */
+static void evict_global(struct kv_index *ix, uint32_t now)
+{
+    for (;;) {
+        uint32_t best = NIL, best_age = 0;
+        for (uint32_t b = 0; b < ix->max_backends; b++) {
+            uint32_t t = ix->b[b].tail;
+            if (t == NIL)
+                continue;
+            uint32_t age = now - ent_of(ix, t)->stamp[t & 3];
+            if (best == NIL || age > best_age) {
+                best = t;
+                best_age = age;
+            }
+        }
+        if (drop_ref(ix, best))
+            return;
+    }
+}
+
+static uint32_t alloc_entry(struct kv_index *ix, uint64_t hash, uint32_t now)
+{
+    uint32_t i;
+    struct entry *e;
+
+    if (ix->free_head == NIL && ix->used == ix->max_entries)
+        evict_global(ix, now);
+    if (ix->free_head != NIL) {
+        i = ix->free_head;
+        ix->free_head = ix->ents[i].next[0];
+    } else {
+        i = ix->used++;
+    }
+    e = &ix->ents[i];
+    e->hash = hash;
+    for (int s = 0; s < KV_INDEX_SLOTS; s++)
+        e->be[s] = NO_BACKEND;
+    /* Cannot fail: entries in use < max_entries = the map's bound. */
+    (void)kv_u64map_put(&ix->map, hash, i);
+    return i;
+}
+
+/* Picks the slot of entry <i> for backend <b>: its own, a free one, or the stalest holder's. */
+static int slot_for(struct kv_index *ix, uint32_t i, uint32_t b, uint32_t now, bool *held)
+{
+    struct entry *e = &ix->ents[i];
+    int free_slot = -1, stalest = 0;
+
+    *held = false;
+    for (int s = 0; s < KV_INDEX_SLOTS; s++) {
+        if (e->be[s] == b) {
+            *held = true;
+            return s;
+        }
+        if (e->be[s] == NO_BACKEND && free_slot < 0)
+            free_slot = s;
+    }
+    if (free_slot >= 0)
+        return free_slot;
+    for (int s = 1; s < KV_INDEX_SLOTS; s++)
+        if (now - e->stamp[s] > now - e->stamp[stalest])
+            stalest = s;
+    /* Three holders remain, so the entry stays allocated. */
+    drop_ref(ix, (i << 2) | (uint32_t)stalest);
+    return stalest;
+}
+
+static void touch(struct kv_index *ix, uint32_t b, uint64_t hash, uint32_t now)
+{
+    struct backend *bs = &ix->b[b];
+    uint32_t i = kv_u64map_get(&ix->map, hash);
+    bool held = false;
+    int s = 0;
+    uint32_t ref;
+
+    if (i != KV_U64MAP_NONE)
+        s = slot_for(ix, i, b, now, &held);
+    else
+        i = alloc_entry(ix, hash, now);
+    ref = (i << 2) | (uint32_t)s;
+    if (held) {
+        unlink_ref(ix, bs, ref);
+    } else {
+        ix->ents[i].be[s] = (uint16_t)b;
+        bs->count++;
+    }
+    ix->ents[i].stamp[s] = now;
+    link_head(ix, bs, ref);
+    /* The chain being recorded is at the head and no longer than capacity: the tail is older. */
+    if (bs->count > bs->capacity)
+        drop_ref(ix, bs->tail);
+}
+
+int kv_index_record(struct kv_index *ix, uint32_t b, const uint64_t *h, uint32_t n,
+                    uint64_t now_ns)
+{
+    uint32_t now;
+
+    if (b >= ix->max_backends)
+        return -EINVAL;
+    n = KV_MIN(n, ix->b[b].capacity);
+    n = KV_MIN(n, ix->max_entries);
+    now = stamp_of(ix, now_ns);
+    /* Last block first, so block 0 ends up most recently used. */
+    for (uint32_t k = n; k-- > 0;)
+        touch(ix, b, h[k], now);
+    return (int)KV_MIN(n, (uint32_t)INT32_MAX);
+}
+
+/* Removes backend <b> from the alive set when entry <e> lacks it; records where its run ended. */
+static uint32_t prune_alive(const struct entry *e, uint16_t *alive, uint32_t na, uint32_t at,
+                            uint32_t *matched)
+{
+    for (uint32_t k = 0; k < na;) {
+        uint16_t b = alive[k];
+        bool has = e->be[0] == b || e->be[1] == b || e->be[2] == b || e->be[3] == b;
+        if (has) {
+            k++;
+            continue;
+        }
+        matched[b] = at;
+        alive[k] = alive[--na];
+    }
+    return na;
+}
+
+uint32_t kv_index_lookup(const struct kv_index *ix, const uint64_t *h, uint32_t n,
+                         uint32_t *matched)
+{
+    uint16_t alive[KV_INDEX_SLOTS];
+    uint32_t na = 0, i, idx;
+    const struct entry *e;
+
+    memset(matched, 0, (size_t)ix->max_backends * sizeof(*matched));
+    if (n == 0 || (idx = kv_u64map_get(&ix->map, h[0])) == KV_U64MAP_NONE)
+        return 0;
+    e = &ix->ents[idx];
+    for (int s = 0; s < KV_INDEX_SLOTS; s++)
+        if (e->be[s] != NO_BACKEND)
+            alive[na++] = e->be[s];
+    /* Every backend with a match holds block 0, so at most KV_INDEX_SLOTS are ever alive. */
+    for (i = 1; i < n; i++) {
+        idx = kv_u64map_get(&ix->map, h[i]);
+        if (idx == KV_U64MAP_NONE)
+            break;
+        uint32_t left = prune_alive(&ix->ents[idx], alive, na, i, matched);
+        if (left == 0)
+            return i;
+        na = left;
+    }
+    for (uint32_t k = 0; k < na; k++)
+        matched[alive[k]] = i;
+    return i;
+}
+
+int kv_index_set_capacity(struct kv_index *ix, uint32_t b, uint32_t blocks)
+{
+    struct backend *bs;
+
+    if (b >= ix->max_backends)
+        return -EINVAL;
+    bs = &ix->b[b];
+    bs->capacity = blocks;
+    while (bs->count > blocks)
+        drop_ref(ix, bs->tail);
+    return 0;
+}
+
+void kv_index_remove_backend(struct kv_index *ix, uint32_t b)
+{
+    if (b >= ix->max_backends)
+        return;
+    while (ix->b[b].tail != NIL)
+        drop_ref(ix, ix->b[b].tail);
+}
+
+uint32_t kv_index_blocks(const struct kv_index *ix, uint32_t b)
+{
+    return b < ix->max_backends ? ix->b[b].count : 0;
+}
+
+uint32_t kv_index_capacity(const struct kv_index *ix, uint32_t b)
+{
+    return b < ix->max_backends ? ix->b[b].capacity : 0;
+}
+
+uint64_t kv_index_tail_age_ns(const struct kv_index *ix, uint32_t b, uint64_t now_ns)
+{
+    uint32_t t;
+
+    if (b >= ix->max_backends || (t = ix->b[b].tail) == NIL)
+        return 0;
+    return (uint64_t)(stamp_of(ix, now_ns) - ent_of(ix, t)->stamp[t & 3]) * 1000000u;
+}
+
+uint32_t kv_index_entries(const struct kv_index *ix)
+{
+    return ix->map.count;
+}
+
+uint32_t kv_index_max_entries(const struct kv_index *ix)
+{
+    return ix->max_entries;
+}
+
+uint32_t kv_index_max_backends(const struct kv_index *ix)
+{
+    return ix->max_backends;
+}
+
+size_t kv_index_bytes(const struct kv_index *ix)
+{
+    return sizeof(*ix) + kv_u64map_bytes(&ix->map) +
+           (size_t)ix->max_entries * sizeof(struct entry) +
+           (size_t)ix->max_backends * sizeof(struct backend);
+}

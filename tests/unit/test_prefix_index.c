@@ -1,0 +1,344 @@
+/* SPDX-License-Identifier: MIT */
+/* tests/unit/test_prefix_index.c - the approximate prefix index: per-backend matching, LRU
+ * eviction at capacity, recency refresh, backend removal, the global cap, slot overflow, tail age,
+ * and random operations against a brute-force model of per-backend LRU caches. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "base/rand.h"
+#include "prefix/index.h"
+
+#define MS 1000000ull
+#define NB 8
+
+/* A chain of n hashes: chain(c, i) for c a chain id; chains share nothing unless built so. */
+static void make_chain(uint64_t *h, uint32_t n, uint64_t c)
+{
+    for (uint32_t i = 0; i < n; i++)
+        h[i] = (c << 32) | (i + 1);
+}
+
+static void test_lookup_per_backend(void **state)
+{
+    struct kv_index *ix = kv_index_new(1000, NB, 100, 0);
+    uint64_t a[10], b[10], a2[10];
+    uint32_t m[NB];
+    (void)state;
+    make_chain(a, 10, 1);
+    make_chain(b, 10, 2);
+    memcpy(a2, a, sizeof(a));
+    make_chain(a2 + 4, 6, 3); /* shares a's first 4 blocks */
+    assert_int_equal(kv_index_lookup(ix, a, 10, m), 0);
+    assert_int_equal(kv_index_record(ix, 0, a, 10, 1 * MS), 10);
+    assert_int_equal(kv_index_record(ix, 1, a, 5, 1 * MS), 5);
+    assert_int_equal(kv_index_record(ix, 2, b, 10, 1 * MS), 10);
+    assert_int_equal(kv_index_lookup(ix, a, 10, m), 10);
+    assert_int_equal(m[0], 10);
+    assert_int_equal(m[1], 5);
+    assert_int_equal(m[2], 0);
+    assert_int_equal(m[3], 0);
+    assert_int_equal(kv_index_lookup(ix, a2, 10, m), 4);
+    assert_int_equal(m[0], 4);
+    assert_int_equal(m[1], 4);
+    assert_int_equal(kv_index_lookup(ix, b, 3, m), 3);
+    assert_int_equal(m[2], 3);
+    assert_int_equal(m[0], 0);
+    assert_int_equal(kv_index_lookup(ix, a, 0, m), 0);
+    assert_int_equal(kv_index_entries(ix), 20);
+    assert_int_equal(kv_index_blocks(ix, 0), 10);
+    assert_int_equal(kv_index_blocks(ix, 1), 5);
+    kv_index_free(ix);
+}
+
+static void test_run_ends_at_first_missing_block(void **state)
+{
+    struct kv_index *ix = kv_index_new(1000, NB, 100, 0);
+    uint64_t a[10];
+    uint32_t m[NB];
+    (void)state;
+    make_chain(a, 10, 1);
+    kv_index_record(ix, 0, a, 3, MS);     /* blocks 0..2 */
+    kv_index_record(ix, 0, a + 5, 5, MS); /* blocks 5..9: a hole at 3..4 */
+    kv_index_record(ix, 1, a, 10, MS);
+    assert_int_equal(kv_index_lookup(ix, a, 10, m), 10);
+    assert_int_equal(m[0], 3);
+    assert_int_equal(m[1], 10);
+    kv_index_remove_backend(ix, 1);
+    /* Nobody holds block 3: the walk stops there. */
+    assert_int_equal(kv_index_lookup(ix, a, 10, m), 3);
+    assert_int_equal(m[0], 3);
+    assert_int_equal(m[1], 0);
+    /* Not holding block 0 means no match at all, whatever else is held. */
+    assert_int_equal(kv_index_lookup(ix, a + 4, 6, m), 0);
+    assert_int_equal(m[0], 0);
+    kv_index_free(ix);
+}
+
+static void test_capacity_lru_eviction(void **state)
+{
+    struct kv_index *ix = kv_index_new(1000, NB, 8, 0);
+    uint64_t x[4], y[4], z[2];
+    uint32_t m[NB];
+    (void)state;
+    make_chain(x, 4, 1);
+    make_chain(y, 4, 2);
+    make_chain(z, 2, 3);
+    kv_index_record(ix, 0, x, 4, 1 * MS);
+    kv_index_record(ix, 0, y, 4, 2 * MS);
+    assert_int_equal(kv_index_blocks(ix, 0), 8);
+    /* LRU order, head first: y0 y1 y2 y3 x0 x1 x2 x3. Two more blocks evict x3, then x2. */
+    kv_index_record(ix, 0, z, 2, 3 * MS);
+    assert_int_equal(kv_index_blocks(ix, 0), 8);
+    assert_int_equal(kv_index_entries(ix), 8);
+    assert_int_equal(kv_index_lookup(ix, x, 4, m), 2);
+    assert_int_equal(m[0], 2);
+    assert_int_equal(kv_index_lookup(ix, y, 4, m), 4);
+    /* Another block: x1 goes next. */
+    make_chain(z, 1, 4);
+    kv_index_record(ix, 0, z, 1, 4 * MS);
+    assert_int_equal(kv_index_lookup(ix, x, 4, m), 1);
+    assert_int_equal(kv_index_lookup(ix, y, 4, m), 4);
+    kv_index_free(ix);
+}
+
+static void test_recency_refresh(void **state)
+{
+    struct kv_index *ix = kv_index_new(1000, NB, 8, 0);
+    uint64_t x[4], y[4], z[2];
+    uint32_t m[NB];
+    (void)state;
+    make_chain(x, 4, 1);
+    make_chain(y, 4, 2);
+    make_chain(z, 2, 3);
+    kv_index_record(ix, 0, x, 4, 1 * MS);
+    kv_index_record(ix, 0, y, 4, 2 * MS);
+    kv_index_record(ix, 0, x, 4, 3 * MS); /* a hit refreshes x: y is now the LRU end */
+    assert_int_equal(kv_index_blocks(ix, 0), 8);
+    kv_index_record(ix, 0, z, 2, 4 * MS);
+    assert_int_equal(kv_index_lookup(ix, x, 4, m), 4);
+    assert_int_equal(kv_index_lookup(ix, y, 4, m), 2);
+    /* A chain longer than the capacity keeps its first <capacity> blocks. */
+    uint64_t l[20];
+    make_chain(l, 20, 9);
+    assert_int_equal(kv_index_record(ix, 0, l, 20, 5 * MS), 8);
+    assert_int_equal(kv_index_lookup(ix, l, 20, m), 8);
+    assert_int_equal(kv_index_lookup(ix, x, 4, m), 0);
+    assert_int_equal(kv_index_entries(ix), 8);
+    kv_index_free(ix);
+}
+
+static void test_remove_backend_and_capacity(void **state)
+{
+    struct kv_index *ix = kv_index_new(1000, NB, 100, 0);
+    uint64_t a[6];
+    uint32_t m[NB];
+    (void)state;
+    make_chain(a, 6, 1);
+    kv_index_record(ix, 0, a, 6, MS);
+    kv_index_record(ix, 1, a, 6, MS);
+    assert_int_equal(kv_index_entries(ix), 6);
+    kv_index_remove_backend(ix, 0);
+    assert_int_equal(kv_index_blocks(ix, 0), 0);
+    assert_int_equal(kv_index_entries(ix), 6);
+    assert_int_equal(kv_index_lookup(ix, a, 6, m), 6);
+    assert_int_equal(m[0], 0);
+    assert_int_equal(m[1], 6);
+    /* Shrinking keeps the most recent blocks: a0..a2. */
+    assert_int_equal(kv_index_set_capacity(ix, 1, 3), 0);
+    assert_int_equal(kv_index_capacity(ix, 1), 3);
+    assert_int_equal(kv_index_entries(ix), 3);
+    assert_int_equal(kv_index_lookup(ix, a, 6, m), 3);
+    kv_index_remove_backend(ix, 1);
+    assert_int_equal(kv_index_entries(ix), 0);
+    /* Capacity 0 remembers nothing. */
+    kv_index_set_capacity(ix, 2, 0);
+    assert_int_equal(kv_index_record(ix, 2, a, 6, MS), 0);
+    assert_int_equal(kv_index_entries(ix), 0);
+    /* Bad ids. */
+    assert_int_equal(kv_index_record(ix, NB, a, 6, MS), -EINVAL);
+    assert_int_equal(kv_index_set_capacity(ix, NB, 1), -EINVAL);
+    assert_int_equal(kv_index_blocks(ix, NB), 0);
+    kv_index_remove_backend(ix, NB);
+    /* The entries freed above are reused. */
+    kv_index_record(ix, 3, a, 6, MS);
+    assert_int_equal(kv_index_entries(ix), 6);
+    kv_index_free(ix);
+}
+
+static void test_global_cap(void **state)
+{
+    struct kv_index *ix = kv_index_new(10, NB, 100, 0);
+    uint64_t a[6], b[6], c[3];
+    uint32_t m[NB];
+    (void)state;
+    make_chain(a, 6, 1);
+    make_chain(b, 6, 2);
+    make_chain(c, 3, 3);
+    kv_index_record(ix, 0, a, 6, 1 * MS);
+    kv_index_record(ix, 1, b, 6, 2 * MS);
+    /* 12 blocks, 10 entries: the globally oldest (backend 0's tail, a5 then a4) went. */
+    assert_int_equal(kv_index_entries(ix), 10);
+    assert_int_equal(kv_index_lookup(ix, a, 6, m), 4);
+    assert_int_equal(kv_index_lookup(ix, b, 6, m), 6);
+    kv_index_record(ix, 0, a, 2, 3 * MS); /* refresh a0, a1 */
+    kv_index_record(ix, 2, c, 3, 4 * MS);
+    /* Oldest now: a3, a2 (stamp 1), then b5 (stamp 2). */
+    assert_int_equal(kv_index_entries(ix), 10);
+    assert_int_equal(kv_index_lookup(ix, a, 6, m), 2);
+    assert_int_equal(kv_index_lookup(ix, b, 6, m), 5);
+    assert_int_equal(kv_index_lookup(ix, c, 3, m), 3);
+    assert_int_equal(kv_index_blocks(ix, 0) + kv_index_blocks(ix, 1) + kv_index_blocks(ix, 2),
+                     10);
+    kv_index_free(ix);
+}
+
+static void test_slot_overflow(void **state)
+{
+    struct kv_index *ix = kv_index_new(100, NB, 100, 0);
+    uint64_t a[2];
+    uint32_t m[NB];
+    (void)state;
+    make_chain(a, 2, 1);
+    for (uint32_t b = 0; b < 4; b++)
+        kv_index_record(ix, b, a, 2, (1 + b) * MS);
+    kv_index_record(ix, 0, a, 1, 10 * MS); /* backend 0 refreshes block 0 only */
+    kv_index_record(ix, 4, a, 2, 11 * MS);
+    /* Block 1: the stalest holder was backend 0 (stamp 1). Block 0: backend 1 (stamp 2). */
+    assert_int_equal(kv_index_lookup(ix, a, 2, m), 2);
+    assert_int_equal(m[0], 1);
+    assert_int_equal(m[1], 0);
+    assert_int_equal(m[2], 2);
+    assert_int_equal(m[3], 2);
+    assert_int_equal(m[4], 2);
+    assert_int_equal(kv_index_blocks(ix, 0), 1);
+    assert_int_equal(kv_index_blocks(ix, 1), 1);
+    assert_int_equal(kv_index_entries(ix), 2);
+    kv_index_free(ix);
+}
+
+static void test_tail_age_and_memory(void **state)
+{
+    struct kv_index *ix = kv_index_new(1000, NB, 100, 5 * MS);
+    uint64_t a[3], b[3];
+    (void)state;
+    make_chain(a, 3, 1);
+    make_chain(b, 3, 2);
+    assert_int_equal(kv_index_tail_age_ns(ix, 0, 100 * MS), 0);
+    kv_index_record(ix, 0, a, 3, 1005 * MS);
+    kv_index_record(ix, 0, b, 3, 3005 * MS);
+    assert_int_equal(kv_index_tail_age_ns(ix, 0, 5005 * MS), 4000 * MS);
+    kv_index_record(ix, 0, a, 3, 4005 * MS);
+    assert_int_equal(kv_index_tail_age_ns(ix, 0, 5005 * MS), 2000 * MS);
+    assert_int_equal(kv_index_tail_age_ns(ix, NB, 5005 * MS), 0);
+    assert_int_equal(kv_index_max_entries(ix), 1000);
+    assert_int_equal(kv_index_max_backends(ix), NB);
+    /* 64-byte entries plus a map at load <= 0.5 (2048 slots x 16 bytes here). */
+    size_t per = kv_index_bytes(ix) / 1000;
+    assert_in_range(per, 64 + 32, 64 + 48);
+    kv_index_free(ix);
+    assert_null(kv_index_new(0, NB, 1, 0));
+    assert_null(kv_index_new(10, 0, 1, 0));
+    assert_null(kv_index_new(10, KV_INDEX_MAX_BACKENDS + 1, 1, 0));
+    kv_index_free(NULL);
+}
+
+/* Brute-force model: each backend an MRU-first array of at most cap hashes. */
+struct model {
+    uint64_t h[4][64];
+    uint32_t n[4];
+    uint32_t cap[4];
+};
+
+static void model_touch(struct model *md, int b, uint64_t h)
+{
+    uint32_t i, n = md->n[b];
+    for (i = 0; i < n && md->h[b][i] != h; i++)
+        ;
+    if (i == n) {
+        if (n == md->cap[b])
+            i = n - 1; /* drop the LRU end */
+        else
+            md->n[b] = ++n;
+    }
+    memmove(&md->h[b][1], &md->h[b][0], i * sizeof(uint64_t));
+    md->h[b][0] = h;
+}
+
+static uint32_t model_match(const struct model *md, int b, const uint64_t *h, uint32_t n)
+{
+    uint32_t k;
+    for (k = 0; k < n; k++) {
+        uint32_t i;
+        for (i = 0; i < md->n[b] && md->h[b][i] != h[k]; i++)
+            ;
+        if (i == md->n[b])
+            break;
+    }
+    return k;
+}
+
+static void test_random_vs_model(void **state)
+{
+    struct kv_index *ix = kv_index_new(4096, 4, 1, 0);
+    struct model md = {.n = {0}};
+    struct kv_rand r;
+    uint64_t h[24];
+    uint32_t m[4];
+    (void)state;
+    kv_rand_seed(&r, 7);
+    for (int b = 0; b < 4; b++) {
+        md.cap[b] = 20 + 10 * (uint32_t)b;
+        kv_index_set_capacity(ix, (uint32_t)b, md.cap[b]);
+    }
+    for (int op = 0; op < 20000; op++) {
+        /* Chains from a small prefix tree: 8 roots, branches at block 4 and 10. */
+        uint64_t root = kv_rand_below(&r, 8), br1 = kv_rand_below(&r, 3),
+                 br2 = kv_rand_below(&r, 3);
+        uint32_t n = 1 + (uint32_t)kv_rand_below(&r, 24);
+        for (uint32_t i = 0; i < n; i++) {
+            uint64_t key = i < 4 ? root : i < 10 ? root * 3 + br1 : (root * 3 + br1) * 3 + br2;
+            h[i] = (key << 32) | i;
+        }
+        uint32_t b = (uint32_t)kv_rand_below(&r, 4);
+        if (kv_rand_below(&r, 500) == 0) {
+            kv_index_remove_backend(ix, b);
+            md.n[b] = 0;
+            continue;
+        }
+        uint32_t best = kv_index_lookup(ix, h, n, m), want_best = 0;
+        for (int k = 0; k < 4; k++) {
+            uint32_t want = model_match(&md, k, h, n);
+            assert_int_equal(m[k], want);
+            want_best = want > want_best ? want : want_best;
+        }
+        assert_int_equal(best, want_best);
+        kv_index_record(ix, b, h, n, (uint64_t)op * MS);
+        for (uint32_t k = n < md.cap[b] ? n : md.cap[b]; k-- > 0;)
+            model_touch(&md, (int)b, h[k]);
+        assert_int_equal(kv_index_blocks(ix, b), md.n[b]);
+    }
+    kv_index_free(ix);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_lookup_per_backend),
+        cmocka_unit_test(test_run_ends_at_first_missing_block),
+        cmocka_unit_test(test_capacity_lru_eviction),
+        cmocka_unit_test(test_recency_refresh),
+        cmocka_unit_test(test_remove_backend_and_capacity),
+        cmocka_unit_test(test_global_cap),
+        cmocka_unit_test(test_slot_overflow),
+        cmocka_unit_test(test_tail_age_and_memory),
+        cmocka_unit_test(test_random_vs_model),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: MIT */
+/* tests/unit/test_prefix_u64map.c - the hash -> index map: basics, the bound, and random churn
+ * against a brute-force reference (exercises backward-shift deletion). */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "base/rand.h"
+#include "prefix/u64map.h"
+
+static void test_basic(void **state)
+{
+    struct kv_u64map m;
+    (void)state;
+    assert_int_equal(kv_u64map_init(&m, 0), -EINVAL);
+    assert_int_equal(kv_u64map_init(&m, KV_U64MAP_MAX_ITEMS + 1), -EINVAL);
+    assert_int_equal(kv_u64map_init(&m, 3), 0);
+    assert_int_equal(kv_u64map_bytes(&m), 8 * sizeof(struct kv_u64map_slot));
+    assert_int_equal(kv_u64map_get(&m, 0), KV_U64MAP_NONE);
+    assert_int_equal(kv_u64map_put(&m, 0, 10), 0); /* key 0 is a valid key */
+    assert_int_equal(kv_u64map_put(&m, 5, 11), 0);
+    assert_int_equal(kv_u64map_put(&m, UINT64_MAX, 12), 0);
+    assert_int_equal(kv_u64map_put(&m, 6, 13), -ENOSPC);
+    assert_int_equal(kv_u64map_put(&m, 5, 14), 0); /* replace is fine when full */
+    assert_int_equal(m.count, 3);
+    assert_int_equal(kv_u64map_get(&m, 0), 10);
+    assert_int_equal(kv_u64map_get(&m, 5), 14);
+    assert_int_equal(kv_u64map_get(&m, UINT64_MAX), 12);
+    assert_int_equal(kv_u64map_get(&m, 6), KV_U64MAP_NONE);
+    assert_true(kv_u64map_del(&m, 5));
+    assert_false(kv_u64map_del(&m, 5));
+    assert_int_equal(kv_u64map_put(&m, 6, 13), 0);
+    assert_int_equal(kv_u64map_get(&m, 6), 13);
+    kv_u64map_cleanup(&m);
+    kv_u64map_cleanup(&m);
+}
+
+static void test_churn_vs_reference(void **state)
+{
+    enum { MAX = 64, KEYS = 200, OPS = 200000 };
+    struct kv_u64map m;
+    uint32_t ref[KEYS];
+    uint64_t keys[KEYS];
+    struct kv_rand r;
+    uint32_t count = 0;
+    (void)state;
+    kv_rand_seed(&r, 42);
+    for (int i = 0; i < KEYS; i++) {
+        /* Small keys too, so many share a home slot after the multiply. */
+        keys[i] = i < KEYS / 2 ? (uint64_t)i : kv_rand_next(&r);
+        ref[i] = KV_U64MAP_NONE;
+    }
+    assert_int_equal(kv_u64map_init(&m, MAX), 0);
+    for (int op = 0; op < OPS; op++) {
+        int k = (int)kv_rand_below(&r, KEYS);
+        if (kv_rand_below(&r, 2) == 0) {
+            uint32_t v = (uint32_t)op;
+            int rc = kv_u64map_put(&m, keys[k], v);
+            if (ref[k] == KV_U64MAP_NONE && count == MAX) {
+                assert_int_equal(rc, -ENOSPC);
+            } else {
+                assert_int_equal(rc, 0);
+                count += ref[k] == KV_U64MAP_NONE;
+                ref[k] = v;
+            }
+        } else {
+            assert_int_equal(kv_u64map_del(&m, keys[k]), ref[k] != KV_U64MAP_NONE);
+            count -= ref[k] != KV_U64MAP_NONE;
+            ref[k] = KV_U64MAP_NONE;
+        }
+        if (op % 1000 == 0)
+            for (int i = 0; i < KEYS; i++)
+                assert_int_equal(kv_u64map_get(&m, keys[i]), ref[i]);
+        assert_int_equal(m.count, count);
+    }
+    kv_u64map_cleanup(&m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_basic),
+        cmocka_unit_test(test_churn_vs_reference),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
