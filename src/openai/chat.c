@@ -25,8 +25,8 @@ static size_t space_at(const unsigned char *s, size_t n)
     if (c == 0xE1)
         return (s[1] == 0x9A && s[2] == 0x80) ? 3 : 0;
     if (c == 0xE2 && s[1] == 0x80)
-        return ((s[2] >= 0x80 && s[2] <= 0x8A) || s[2] == 0xA8 || s[2] == 0xA9 || s[2] == 0xAF)
-                   ? 3 : 0;
+        return ((s[2] >= 0x80 && s[2] <= 0x8A) || s[2] == 0xA8 || s[2] == 0xA9 || s[2] == 0xAF) ? 3
+                                                                                                : 0;
     if (c == 0xE2 && s[1] == 0x81)
         return s[2] == 0x9F ? 3 : 0;
     if (c == 0xE3)
@@ -84,8 +84,8 @@ int kv_chat_append_generation_prompt(struct kv_buf *out)
 int kv_chat_append_message(struct kv_buf *out, bool first, const struct kv_chat_message *m)
 {
     size_t pre = kv_chat_space_prefix(m->content, m->content_len);
-    size_t post = pre < m->content_len
-                      ? kv_chat_space_suffix(m->content + pre, m->content_len - pre) : 0;
+    size_t post =
+        pre < m->content_len ? kv_chat_space_suffix(m->content + pre, m->content_len - pre) : 0;
     int rc;
 
     if (first && (rc = kv_buf_append(out, LIT(KV_CHAT_BOS))) < 0)

@@ -18,19 +18,19 @@ struct err_row {
 
 /* THE table: every KV_E* that reaches a client. */
 static const struct err_row err_rows[] = {
-    { KV_EBADJSON, 400, "Invalid JSON in the request body." },
-    { KV_EBADREQ, 400, "Invalid request." },
-    { KV_ETOOLONG, 400, "The prompt is longer than the model's maximum context length." },
-    { KV_ENOMODEL, 404, "The model does not exist." },
-    { KV_ENOTFOUND, 404, "Not Found" },
-    { KV_EMETHOD, 405, "Method Not Allowed" },
-    { KV_ETOOBIG, 413, "The request is larger than this server accepts." },
-    { KV_EUPSTREAM, 502, "The backend failed to answer." },
-    { KV_EPROTO, 502, "The backend broke the protocol." },
-    { KV_EEOF, 502, "The backend closed the connection." },
-    { KV_ENOBACKEND, 503, "No healthy backend can serve the request." },
-    { KV_ETIMEOUT, 504, "The backend did not answer in time." },
-    { KV_ECONFIG, 500, "Internal server error." },
+    {KV_EBADJSON, 400, "Invalid JSON in the request body."},
+    {KV_EBADREQ, 400, "Invalid request."},
+    {KV_ETOOLONG, 400, "The prompt is longer than the model's maximum context length."},
+    {KV_ENOMODEL, 404, "The model does not exist."},
+    {KV_ENOTFOUND, 404, "Not Found"},
+    {KV_EMETHOD, 405, "Method Not Allowed"},
+    {KV_ETOOBIG, 413, "The request is larger than this server accepts."},
+    {KV_EUPSTREAM, 502, "The backend failed to answer."},
+    {KV_EPROTO, 502, "The backend broke the protocol."},
+    {KV_EEOF, 502, "The backend closed the connection."},
+    {KV_ENOBACKEND, 503, "No healthy backend can serve the request."},
+    {KV_ETIMEOUT, 504, "The backend did not answer in time."},
+    {KV_ECONFIG, 500, "Internal server error."},
 };
 
 struct status_row {
@@ -40,23 +40,23 @@ struct status_row {
 };
 
 static const struct status_row status_rows[] = {
-    { 400, "BadRequestError", "Bad Request" },
-    { 401, "AuthenticationError", "Unauthorized" },
-    { 403, "PermissionDeniedError", "Forbidden" },
-    { 404, "NotFoundError", "Not Found" },
-    { 405, "MethodNotAllowedError", "Method Not Allowed" },
-    { 408, "RequestTimeoutError", "Request Timeout" },
-    { 409, "ConflictError", "Conflict" },
-    { 413, "RequestEntityTooLargeError", "Request Entity Too Large" },
-    { 415, "UnsupportedMediaTypeError", "Unsupported Media Type" },
-    { 422, "UnprocessableEntityError", "Unprocessable Entity" },
-    { 429, "RateLimitError", "Too Many Requests" },
-    { 431, "RequestHeaderFieldsTooLargeError", "Request Header Fields Too Large" },
-    { 500, "InternalServerError", "Internal Server Error" },
-    { 501, "NotImplementedError", "Not Implemented" },
-    { 502, "BadGatewayError", "Bad Gateway" },
-    { 503, "ServiceUnavailableError", "Service Unavailable" },
-    { 504, "GatewayTimeoutError", "Gateway Timeout" },
+    {400, "BadRequestError", "Bad Request"},
+    {401, "AuthenticationError", "Unauthorized"},
+    {403, "PermissionDeniedError", "Forbidden"},
+    {404, "NotFoundError", "Not Found"},
+    {405, "MethodNotAllowedError", "Method Not Allowed"},
+    {408, "RequestTimeoutError", "Request Timeout"},
+    {409, "ConflictError", "Conflict"},
+    {413, "RequestEntityTooLargeError", "Request Entity Too Large"},
+    {415, "UnsupportedMediaTypeError", "Unsupported Media Type"},
+    {422, "UnprocessableEntityError", "Unprocessable Entity"},
+    {429, "RateLimitError", "Too Many Requests"},
+    {431, "RequestHeaderFieldsTooLargeError", "Request Header Fields Too Large"},
+    {500, "InternalServerError", "Internal Server Error"},
+    {501, "NotImplementedError", "Not Implemented"},
+    {502, "BadGatewayError", "Bad Gateway"},
+    {503, "ServiceUnavailableError", "Service Unavailable"},
+    {504, "GatewayTimeoutError", "Gateway Timeout"},
 };
 
 static const struct err_row *find_err(int err)
@@ -145,7 +145,8 @@ int kv_error_render_too_long(struct kv_buf *out, int64_t max_model_len, int64_t 
         n = snprintf(msg, sizeof(msg),
                      "This model's maximum context length is %" PRId64 " tokens. However, you "
                      "requested %" PRId64 " tokens in the messages, Please reduce the length of "
-                     "the messages.", max_model_len, prompt_tokens);
+                     "the messages.",
+                     max_model_len, prompt_tokens);
     else
         n = snprintf(msg, sizeof(msg),
                      "This model's maximum context length is %" PRId64 " tokens. However, you "

@@ -16,7 +16,7 @@ static const char ctrl_escape[32] = {
     'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u',
 };
 
-static const char replacement[3] = { (char)0xEF, (char)0xBF, (char)0xBD };
+static const char replacement[3] = {(char)0xEF, (char)0xBF, (char)0xBD};
 
 /* Length of the valid UTF-8 sequence at <s> (lead byte >= 0x80), or 0 with *<bad> set to the
  * length of its maximal ill-formed subpart (>= 1), per Unicode Table 3-7. */
@@ -57,7 +57,7 @@ static size_t utf8_seq(const unsigned char *s, size_t n, size_t *bad)
 static int append_escape(struct kv_buf *b, unsigned char c)
 {
     static const char hex[] = "0123456789abcdef";
-    char e[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
+    char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
 
     if (c == '"' || c == '\\') {
         e[1] = (char)c;
@@ -177,7 +177,8 @@ int kv_json_double(struct kv_buf *b, double v)
 }
 
 /* Shortest "%.*e" that reads back as <v>: the digits Python's repr() picks (David Gay's
- * shortest round-trip). Returns the digit string (no point, trailing zeros dropped) and exponent. */
+ * shortest round-trip). Returns the digit string (no point, trailing zeros dropped) and exponent.
+ */
 static size_t shortest_digits(double v, char digits[20], int *exp10)
 {
     char e[40], *p;

@@ -13,7 +13,10 @@
 #include "base/err.h"
 #include "openai/chat.h"
 
-#define MSG(role, content) { role, sizeof(role) - 1, content, sizeof(content) - 1 }
+#define MSG(role, content)                                                                         \
+    {                                                                                              \
+        role, sizeof(role) - 1, content, sizeof(content) - 1                                       \
+    }
 
 static void test_render_exact(void **state)
 {
@@ -47,7 +50,7 @@ static void test_python_strip(void **state)
                      "\xe2\x80\x8a\xe2\x80\xa8\xe2\x80\xa9\xe2\x80\xaf\xe2\x81\x9f\xe3\x80\x80";
     size_t n = strlen(ws);
     const char *content = "\xe3\x80\x80 x \xc2\xa0y\xe2\x80\xa8 ";
-    const struct kv_chat_message m = { "user", 4, content, strlen(content) };
+    const struct kv_chat_message m = {"user", 4, content, strlen(content)};
     struct kv_buf b;
     (void)state;
 
@@ -72,12 +75,8 @@ static void test_python_strip(void **state)
 static void test_turn_extension(void **state)
 {
     struct kv_chat_message conv[6] = {
-        MSG("system", "Be brief."),
-        MSG("user", "What is 2+2?"),
-        MSG("assistant", " 4 \n"),
-        MSG("user", "And 3+3?"),
-        MSG("assistant", "6"),
-        MSG("user", "Thanks"),
+        MSG("system", "Be brief."), MSG("user", "What is 2+2?"), MSG("assistant", " 4 \n"),
+        MSG("user", "And 3+3?"),    MSG("assistant", "6"),       MSG("user", "Thanks"),
     };
     struct kv_buf prev, next;
     (void)state;
@@ -103,7 +102,8 @@ static void test_turn_extension(void **state)
     kv_buf_reset(&prev);
     assert_int_equal(kv_chat_render(&prev, conv, 2, true), 0);
     assert_int_equal(kv_buf_appends(&prev, "4<|eot_id|><|start_header_id|>user<|end_header_id|>"
-                                           "\n\nAnd 3+3?<|eot_id|>"), 0);
+                                           "\n\nAnd 3+3?<|eot_id|>"),
+                     0);
     assert_int_equal(kv_chat_append_generation_prompt(&prev), 0);
     kv_buf_reset(&next);
     assert_int_equal(kv_chat_render(&next, conv, 4, true), 0);

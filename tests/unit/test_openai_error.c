@@ -48,8 +48,10 @@ static void test_render(void **state)
     struct kv_buf b;
     (void)state;
     kv_buf_init(&b, 4096);
-    assert_int_equal(kv_error_render(&b, KV_EBADREQ, "max_tokens: Input should be a valid "
-                                     "integer"), 400);
+    assert_int_equal(kv_error_render(&b, KV_EBADREQ,
+                                     "max_tokens: Input should be a valid "
+                                     "integer"),
+                     400);
     assert_string_equal(b.data, "{\"object\":\"error\",\"message\":\"max_tokens: Input should be "
                                 "a valid integer\",\"type\":\"BadRequestError\",\"param\":null,"
                                 "\"code\":400}");
@@ -83,8 +85,8 @@ static void test_too_long(void **state)
     kv_buf_reset(&b);
     assert_int_equal(kv_error_render_too_long(&b, 8192, 9000, 64), 400);
     assert_non_null(strstr(b.data, "However, you requested 9064 tokens (9000 in the messages, 64 "
-                                    "in the completion). Please reduce the length of the messages "
-                                    "or completion.\""));
+                                   "in the completion). Please reduce the length of the messages "
+                                   "or completion.\""));
     kv_buf_cleanup(&b);
 }
 

@@ -57,15 +57,18 @@ static void test_escape_invalid_utf8(void **state)
     (void)state;
     ESC("\xff", FFFD);
     ESC("\x80x", FFFD "x");
-    ESC("\xe2\x82" "A", FFFD "A");
-    ESC("\xed\xa0\x80", FFFD FFFD FFFD);       /* a surrogate */
-    ESC("\xc0\xaf", FFFD FFFD);                /* overlong '/' */
-    ESC("\xe0\x80\xaf", FFFD FFFD FFFD);       /* overlong */
+    ESC("\xe2\x82"
+        "A",
+        FFFD "A");
+    ESC("\xed\xa0\x80", FFFD FFFD FFFD);          /* a surrogate */
+    ESC("\xc0\xaf", FFFD FFFD);                   /* overlong '/' */
+    ESC("\xe0\x80\xaf", FFFD FFFD FFFD);          /* overlong */
     ESC("\xf4\x90\x80\x80", FFFD FFFD FFFD FFFD); /* past U+10FFFF */
-    ESC("\xf0\x9f\x98", FFFD);                 /* truncated at the end */
+    ESC("\xf0\x9f\x98", FFFD);                    /* truncated at the end */
     ESC("a\xc3", "a" FFFD);
     ESC("\xc3\"", FFFD "\\\"");
-    ESC("\xe2\x82" "A\xed\xa0\x80\xc0\xaf\xf4\x90\x80\x80\xf0\x9f\x98",
+    ESC("\xe2\x82"
+        "A\xed\xa0\x80\xc0\xaf\xf4\x90\x80\x80\xf0\x9f\x98",
         FFFD "A" FFFD FFFD FFFD FFFD FFFD FFFD FFFD FFFD FFFD FFFD);
 }
 
@@ -155,12 +158,9 @@ static void test_toobig(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_escape_ascii),
-        cmocka_unit_test(test_escape_utf8),
-        cmocka_unit_test(test_escape_invalid_utf8),
-        cmocka_unit_test(test_values_and_commas),
-        cmocka_unit_test(test_double_repr),
-        cmocka_unit_test(test_toobig),
+        cmocka_unit_test(test_escape_ascii),        cmocka_unit_test(test_escape_utf8),
+        cmocka_unit_test(test_escape_invalid_utf8), cmocka_unit_test(test_values_and_commas),
+        cmocka_unit_test(test_double_repr),         cmocka_unit_test(test_toobig),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
