@@ -32,11 +32,6 @@ struct param_spec {
     bool integer;
 };
 
-struct plugin_spec {
-    const char *type;
-    const struct param_spec *params; /* terminated by a NULL key */
-};
-
 static const struct param_spec no_params[] = {{NULL, 0, 0, false}};
 static const struct param_spec prefix_params[] = {
     {"hashBlockSize", 1, 1 << 20, true},
@@ -45,32 +40,52 @@ static const struct param_spec prefix_params[] = {
     {NULL, 0, 0, false}};
 static const struct param_spec load_params[] = {{"threshold", 1, 1e6, false},
                                                 {NULL, 0, 0, false}};
-static const struct param_spec picker_params[] = {{"maxNumOfEndpoints", 1, 1e6, true},
+static const struct param_spec picker_params[] = {{"maxNumOfEndpoints", 1, 1, true},
                                                   {NULL, 0, 0, false}};
-static const struct param_spec session_params[] = {{"ttlSeconds", 1, 1e9, true},
-                                                   {NULL, 0, 0, false}};
+/* Our cost model (sched.h, cache-aware): a whole policy, not a weighted column. */
 static const struct param_spec cache_aware_params[] = {
-    {"cacheThreshold", 0, 1, false},      {"balanceAbsThreshold", 0, 1e9, false},
-    {"balanceRelThreshold", 1, 1e6, false}, {"loadWeight", 0, 1e6, false},
-    {"workGuard", 0, 1e6, false},         {"evictionAware", 0, 1, true},
+    {"decodeCost", 0, 1e9, false},     {"waitingCost", 0, 1e9, false},
+    {"utilCap", 0, 0.99, false},       {"utilFixed", -1, 0.99, false},
+    {"utilTauSeconds", 0.001, 1e6, false}, {"evictWeight", 0, 1e6, false},
+    {"workGuard", 0, 1, true},         {"guardRatio", 1, 1e6, false},
+    {"guardServices", 0, 1e6, false},  {"decodeTokenCost", 0, 1e6, false},
     {NULL, 0, 0, false}};
+static const struct param_spec sglang_params[] = {{"cacheThreshold", 0, 1, false},
+                                                  {"balanceAbsThreshold", 0, 1e9, false},
+                                                  {"balanceRelThreshold", 1, 1e6, false},
+                                                  {NULL, 0, 0, false}};
+static const struct param_spec chwbl_params[] = {{"loadFactor", 1, 1e6, false},
+                                                 {"replication", 1, 4096, true},
+                                                 {"prefixBlocks", 1, 1 << 20, true},
+                                                 {NULL, 0, 0, false}};
 
-static const struct plugin_spec plugin_specs[] = {
-    {"prefix-cache-scorer", prefix_params},
-    {"queue-scorer", no_params},
-    {"kv-cache-utilization-scorer", no_params},
-    {"load-aware-scorer", load_params},
-    {"session-affinity-scorer", session_params},
-    {"cache-aware-scorer", cache_aware_params},
-    {"max-score-picker", picker_params},
-    {"random-picker", picker_params},
-    {"single-profile-handler", no_params},
+/* <policy>: the policy a profile referring to this plugin selects (a whole-policy plugin), or
+ * NULL for a weighted scorer / a picker. <weighted>: a column of the weighted profile. */
+struct plugin_kind {
+    const char *type;
+    const struct param_spec *params;
+    const char *policy;
+    bool weighted;
+};
+
+static const struct plugin_kind plugin_specs[] = {
+    {"prefix-cache-scorer", prefix_params, NULL, true},
+    {"queue-scorer", no_params, NULL, true},
+    {"kv-cache-utilization-scorer", no_params, NULL, true},
+    {"load-aware-scorer", load_params, NULL, true},
+    {"session-affinity-scorer", no_params, NULL, true},
+    {"active-request-scorer", no_params, NULL, true},
+    {"cache-aware-scorer", cache_aware_params, "cache-aware", false},
+    {"sglang-scorer", sglang_params, "sglang", false},
+    {"chwbl-scorer", chwbl_params, "chwbl", false},
+    {"max-score-picker", picker_params, NULL, false},
+    {"single-profile-handler", no_params, NULL, false},
 };
 
 static const char *const policy_names[] = {"round-robin", "least-load", "session", "prefix",
-                                           "sglang",      "chwbl",      "cache-aware", "profile"};
+                                           "sglang",      "chwbl",      "cache-aware"};
 
-static const struct plugin_spec *find_plugin_spec(const char *type)
+static const struct plugin_kind *find_plugin_spec(const char *type)
 {
     for (size_t i = 0; i < KV_ARRAY_LEN(plugin_specs); i++)
         if (strcmp(plugin_specs[i].type, type) == 0)
@@ -816,7 +831,7 @@ static int walk_backends(struct walk *w, yaml_node_t *n)
 /* ---- scheduling ------------------------------------------------------------------------ */
 
 static int walk_params(struct walk *w, yaml_node_t *n, struct kv_config_plugin *pl,
-                       const struct plugin_spec *spec)
+                       const struct plugin_kind *spec)
 {
     size_t count;
 
@@ -859,7 +874,7 @@ static int walk_params(struct walk *w, yaml_node_t *n, struct kv_config_plugin *
 static int walk_plugin(struct walk *w, yaml_node_t *n, struct kv_config_plugin *pl)
 {
     yaml_node_t *params = NULL;
-    const struct plugin_spec *spec;
+    const struct plugin_kind *spec;
 
     if (want(w, n, YAML_MAPPING_NODE, "a mapping with 'type'") < 0)
         return KV_ECONFIG;
@@ -1033,6 +1048,75 @@ static int walk_profiles(struct walk *w, yaml_node_t *n)
     return 0;
 }
 
+/* fail() with "[<i>]" appended to the path. */
+static int fail_at(struct walk *w, size_t i, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int fail_at(struct walk *w, size_t i, const char *fmt, ...)
+{
+    char reason[300];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof(reason), fmt, ap);
+    va_end(ap);
+    path_push(w, "[%zu]", i);
+    return fail(w, "%s", reason);
+}
+
+/* A whole-policy plugin (cache-aware-scorer, ...) decides alone: mixing it with weighted
+ * scorers in one profile would silently ignore the weights, so it is an error. */
+static int check_profiles(struct walk *w)
+{
+    const struct kv_config *cfg = w->cfg;
+
+    for (size_t i = 0; i < cfg->nprofiles; i++) {
+        const char *whole = NULL, *weighted = NULL;
+        for (size_t j = 0; j < cfg->profiles[i].nrefs; j++) {
+            const struct kv_config_ref *ref = &cfg->profiles[i].refs[j];
+            const struct plugin_kind *k = find_plugin_spec(cfg->plugins[ref->plugin].type);
+            if (k->policy && whole && strcmp(whole, k->type) != 0)
+                return fail_at(w, i, "%s and %s are both whole policies; use one", whole,
+                               k->type);
+            if (k->policy)
+                whole = k->type;
+            if (k->weighted && ref->weight > 0)
+                weighted = k->type;
+        }
+        if (whole && weighted)
+            return fail_at(w, i, "%s is a whole policy and cannot be mixed with weighted "
+                                 "scorers (%s)", whole, weighted);
+    }
+    return 0;
+}
+
+/* The policy a file's profile selects when it names none: the whole-policy plugin it refers
+ * to, else "prefix" (the weighted scorers of the profile and a max-score picker). */
+static const char *profile_policy(const struct kv_config *cfg)
+{
+    const struct kv_config_profile *pr = kv_config_profile(cfg);
+
+    for (size_t j = 0; pr && j < pr->nrefs; j++) {
+        const struct plugin_kind *k = find_plugin_spec(cfg->plugins[pr->refs[j].plugin].type);
+        if (k->policy)
+            return k->policy;
+    }
+    return "prefix";
+}
+
+bool kv_config_is_weighted(const char *type)
+{
+    const struct plugin_kind *k = find_plugin_spec(type);
+    return k && k->weighted;
+}
+
+const struct kv_config_plugin *kv_config_plugin_of(const struct kv_config *cfg, const char *type)
+{
+    for (size_t i = 0; i < cfg->nplugins; i++)
+        if (strcmp(cfg->plugins[i].type, type) == 0)
+            return &cfg->plugins[i];
+    return NULL;
+}
+
 /* The scheduling mapping (also accepted at the top level, as an llm-d file would be). Plugins
  * are walked before profiles whatever their order in the file, so refs can be resolved. */
 static int walk_scheduling_keys(struct walk *w, yaml_node_t *n, bool top)
@@ -1065,7 +1149,7 @@ static int walk_scheduling_keys(struct walk *w, yaml_node_t *n, bool top)
                 return KV_ECONFIG;
             if (!known_policy(v))
                 return fail(w, "unknown policy '%s' (round-robin, least-load, session, prefix, "
-                               "sglang, chwbl, cache-aware, profile)", v);
+                               "sglang, chwbl, cache-aware)", v);
             set_str(&w->cfg->policy, v);
             policy_set = true;
         } else {
@@ -1083,11 +1167,11 @@ static int walk_scheduling_keys(struct walk *w, yaml_node_t *n, bool top)
         size_t old = push_key(w, "schedulingProfiles");
         if (!plugins)
             return fail(w, "needs a plugins list to refer to");
-        if (walk_profiles(w, profiles) < 0)
+        if (walk_profiles(w, profiles) < 0 || check_profiles(w) < 0)
             return KV_ECONFIG;
         path_pop(w, old);
         if (!policy_set)
-            set_str(&w->cfg->policy, "profile");
+            set_str(&w->cfg->policy, profile_policy(w->cfg));
     }
     return 0;
 }
@@ -1218,19 +1302,17 @@ int kv_config_validate(const struct kv_config *cfg, char *err, size_t errlen)
                                  "host:port, backends.static or backends.dns)");
     if (!known_policy(cfg->policy))
         return errf(err, errlen, "scheduling.policy: unknown policy '%s'", cfg->policy);
-    if (strcmp(cfg->policy, "profile") == 0) {
+    if (strcmp(cfg->policy, "prefix") == 0 && kv_config_profile(cfg)) {
         const struct kv_config_profile *pr = kv_config_profile(cfg);
         bool scorer = false;
-        if (!pr)
-            return errf(err, errlen, "scheduling.schedulingProfiles: policy 'profile' needs at "
-                                     "least one profile");
         for (size_t i = 0; i < pr->nrefs; i++)
-            if (strstr(cfg->plugins[pr->refs[i].plugin].type, "-scorer") &&
+            if (kv_config_is_weighted(cfg->plugins[pr->refs[i].plugin].type) &&
                 pr->refs[i].weight > 0)
                 scorer = true;
         if (!scorer)
-            return errf(err, errlen, "scheduling.schedulingProfiles: profile '%s' has no scorer "
-                                     "with a weight above 0", pr->name);
+            return errf(err, errlen, "scheduling.schedulingProfiles: profile '%s' has no "
+                                     "weighted scorer with a weight above 0 (policy prefix)",
+                        pr->name);
     }
     if (cfg->health_timeout_ms > cfg->health_interval_ms * 10u)
         return errf(err, errlen, "health.timeout_ms: %u is more than 10 x health.interval_ms",
@@ -1257,8 +1339,8 @@ const char *kv_config_usage(void)
            "                           headless Service); every address becomes a backend\n"
            "  --dns-interval-ms N      re-resolve interval (default 5000)\n"
            "  --policy NAME            round-robin, least-load, session, prefix, sglang, chwbl,\n"
-           "                           cache-aware (default), or profile (use\n"
-           "                           scheduling.schedulingProfiles from the file)\n"
+           "                           cache-aware (default); prefix uses the file's\n"
+           "                           schedulingProfiles weights when it has some\n"
            "  --health-interval-ms N   active /health probe interval (default 1000)\n"
            "  --health-timeout-ms N    probe timeout (default 1000)\n"
            "  --scrape-interval-ms N   backend /metrics scrape interval (default 100; 0 = off)\n"

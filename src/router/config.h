@@ -129,7 +129,9 @@ struct kv_config {
     unsigned max_attempts;   /* backends tried per request (1 = no retry) */
 
     /* scheduling */
-    char *policy; /* a built-in policy name, or "profile" for the schedulingProfiles below */
+    char *policy; /* round-robin, least-load, session, prefix, sglang, chwbl, cache-aware; a
+                   * file with schedulingProfiles and no policy gets the one its profile names
+                   * (cache-aware-scorer -> cache-aware, ...), else prefix with its weights */
     struct kv_config_plugin *plugins;
     size_t nplugins;
     struct kv_config_profile *profiles;
@@ -181,6 +183,11 @@ bool kv_config_is_trusted(const struct kv_config *cfg, const char *ip);
 
 /* Looks up numeric parameter <key> of <plugin>; returns <dflt> when absent. */
 double kv_config_param(const struct kv_config_plugin *plugin, const char *key, double dflt);
+/* The first plugin of <type> in the file's plugins list, or NULL: where a policy reads its
+ * parameters (e.g. cache-aware-scorer's). */
+const struct kv_config_plugin *kv_config_plugin_of(const struct kv_config *cfg, const char *type);
+/* True if plugin <type> is a weighted scorer (a column of the prefix policy's profile). */
+bool kv_config_is_weighted(const char *type);
 /* The profile to schedule with: the one named "default", else the first; NULL if none. */
 const struct kv_config_profile *kv_config_profile(const struct kv_config *cfg);
 

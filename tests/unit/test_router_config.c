@@ -112,7 +112,7 @@ static void test_full_file(void **state)
     assert_false(kv_config_is_trusted(&c, "11.0.0.1"));
     assert_false(kv_config_is_trusted(&c, "127.0.0.1"));
     assert_int_equal(c.session_ttl_s, 60);
-    assert_string_equal(c.policy, "profile");
+    assert_string_equal(c.policy, "prefix");
     assert_int_equal(c.nplugins, 4);
     assert_string_equal(c.plugins[2].name, "kv");
     assert_true(kv_config_param(&c.plugins[0], "maxPrefixBlocksToMatch", 0) == 256);
@@ -237,9 +237,18 @@ static void test_error_scheduling(void **state)
                  "scheduling.plugins[0].type: unknown plugin type 'fancy-scorer'");
     expect_error(BK "scheduling:\n  plugins:\n    - type: queue-scorer\n    - name: x\n",
                  "scheduling.plugins[1]: missing key 'type'");
-    expect_error(BK "scheduling:\n  plugins:\n    - type: cache-aware-scorer\n      parameters:\n"
+    expect_error(BK "scheduling:\n  plugins:\n    - type: sglang-scorer\n      parameters:\n"
                     "        cacheThreshold: 1.5\n",
                  "scheduling.plugins[0].parameters.cacheThreshold: 1.5 is out of range [0, 1]");
+    expect_error(BK "scheduling:\n  plugins:\n    - type: cache-aware-scorer\n      parameters:\n"
+                    "        workGuard: 0.5\n",
+                 "scheduling.plugins[0].parameters.workGuard: '0.5' must be an integer");
+    expect_error(BK "scheduling:\n  plugins:\n    - type: cache-aware-scorer\n"
+                    "    - type: queue-scorer\n  schedulingProfiles:\n    - name: default\n"
+                    "      plugins:\n        - pluginRef: cache-aware-scorer\n"
+                    "        - pluginRef: queue-scorer\n",
+                 "scheduling.schedulingProfiles[0]: cache-aware-scorer is a whole policy and "
+                 "cannot be mixed with weighted scorers (queue-scorer)");
     expect_error(BK "scheduling:\n  plugins:\n    - type: prefix-cache-scorer\n      parameters:\n"
                     "        maxPrefixBlocksToMatch: lots\n",
                  "scheduling.plugins[0].parameters.maxPrefixBlocksToMatch: 'lots' is not a "
@@ -259,12 +268,13 @@ static void test_error_scheduling(void **state)
                  "1000000]");
     expect_error(BK "scheduling:\n  plugins:\n    - type: max-score-picker\n  schedulingProfiles:\n"
                     "    - name: p\n      plugins:\n        - pluginRef: max-score-picker\n",
-                 "scheduling.schedulingProfiles: profile 'p' has no scorer with a weight above 0");
+                 "scheduling.schedulingProfiles: profile 'p' has no weighted scorer with a weight "
+                 "above 0 (policy prefix)");
     expect_error(BK "scheduling:\n  schedulingProfiles: []\n",
                  "scheduling.schedulingProfiles: needs a plugins list to refer to");
     expect_error(BK "scheduling:\n  policy: fastest\n",
                  "scheduling.policy: unknown policy 'fastest' (round-robin, least-load, session, "
-                 "prefix, sglang, chwbl, cache-aware, profile)");
+                 "prefix, sglang, chwbl, cache-aware)");
     expect_error(BK "scheduling:\n  plugins: {type: queue-scorer}\n",
                  "scheduling.plugins: must be a list of plugins, not a mapping");
 }
@@ -288,9 +298,36 @@ static void test_top_level_llmd_file(void **state)
     (void)state;
     kv_config_init(&c);
     assert_int_equal(kv_config_load_string(&c, yaml, strlen(yaml), err, sizeof(err)), 0);
-    assert_string_equal(c.policy, "profile");
+    assert_string_equal(c.policy, "prefix");
     assert_int_equal(c.nprofiles, 1);
     assert_true(c.profiles[0].refs[0].weight == 2);
+    kv_config_cleanup(&c);
+}
+
+static void test_profile_selects_policy(void **state)
+{
+    static const char yaml[] = BK "scheduling:\n  plugins:\n"
+                               "    - type: cache-aware-scorer\n      parameters:\n"
+                               "        evictWeight: 0.5\n        workGuard: 1\n"
+                               "    - type: max-score-picker\n"
+                               "  schedulingProfiles:\n    - name: default\n      plugins:\n"
+                               "        - pluginRef: cache-aware-scorer\n"
+                               "        - pluginRef: max-score-picker\n";
+    struct kv_config c;
+    char err[KV_CONFIG_ERR_MAX] = "";
+    const struct kv_config_plugin *p;
+    (void)state;
+    kv_config_init(&c);
+    assert_int_equal(kv_config_load_string(&c, yaml, strlen(yaml), err, sizeof(err)), 0);
+    assert_int_equal(kv_config_validate(&c, err, sizeof(err)), 0);
+    assert_string_equal(c.policy, "cache-aware");
+    p = kv_config_plugin_of(&c, "cache-aware-scorer");
+    assert_non_null(p);
+    assert_true(kv_config_param(p, "evictWeight", 1) == 0.5);
+    assert_true(kv_config_param(p, "workGuard", 0) == 1);
+    assert_null(kv_config_plugin_of(&c, "queue-scorer"));
+    assert_true(kv_config_is_weighted("queue-scorer"));
+    assert_false(kv_config_is_weighted("cache-aware-scorer"));
     kv_config_cleanup(&c);
 }
 
@@ -462,6 +499,7 @@ int main(void)
         cmocka_unit_test(test_error_health_session),
         cmocka_unit_test(test_error_scheduling),
         cmocka_unit_test(test_top_level_llmd_file),
+        cmocka_unit_test(test_profile_selects_policy),
         cmocka_unit_test(test_flags_override_file),
         cmocka_unit_test(test_flag_errors),
         cmocka_unit_test(test_help_and_dns),
