@@ -13,10 +13,17 @@
  * before any response byte is retried once on a fresh connection, transparently.
  *
  * Back-pressure: kv_http_call_pause() stops reading the socket (uv_read_stop), resume restarts it.
- * kv_http_call_cancel() ends a call early: on_done fires with UV_ECANCELED (from a later loop
- * turn if called inside a callback), and the connection is closed, not pooled.
+ * kv_http_call_cancel() ends a call early: on_done fires with UV_ECANCELED (always from a later
+ * loop turn, so it is safe inside any callback), and the connection is closed, not pooled.
  *
  * All data passed to callbacks (headers, body pieces) is valid only during the callback.
+ *
+ * Cost: one allocation per call (the call object, which holds the formatted request head and
+ * the body copy); a connection's read buffer, header storage and parser are reused from one
+ * response to the next. Head and body go out in one writev (uv_try_write, then uv_write for a
+ * remainder). Idle connections keep reading so a peer's close is noticed at once; they are
+ * active handles, so uv_run(UV_RUN_DEFAULT) returns only after kv_http_pool_close(). Writes to
+ * a peer that closed raise SIGPIPE: the program must ignore it (signal(SIGPIPE, SIG_IGN)).
  */
 #ifndef KV_HTTP_CLIENT_H
 #define KV_HTTP_CLIENT_H
@@ -33,7 +40,8 @@ struct kv_http_pool;
 struct kv_http_call;
 
 struct kv_http_pool_config {
-    const char *host;             /* "127.0.0.1", "::1" or a DNS name */
+    const char *host;             /* "127.0.0.1", "::1", "[::1]" or a DNS name (first address
+                                     used; looked up again after 10 s or a failed connect) */
     int port;
     unsigned max_idle;            /* idle connections kept; 0 = 32 */
     unsigned connect_timeout_ms;  /* 0 = 2000 */
@@ -53,24 +61,42 @@ struct kv_http_call_cbs {
     void (*on_done)(struct kv_http_call *call, int status, void *data);
 };
 
-/* Creates a pool (config strings copied). Returns 0 or < 0. */
+/* Creates a pool (config strings copied). Returns 0, or UV_EINVAL for a missing host, a port
+ * outside 1..65535 or a host with CR/LF/space/'/'. */
 int kv_http_pool_new(uv_loop_t *loop, const struct kv_http_pool_config *cfg,
                      struct kv_http_pool **out);
-/* Closes idle connections; cancels calls in flight (each gets on_done(UV_ECANCELED)); the pool's
- * memory is released once every handle has closed. NULL is a no-op. */
+/* Closes idle connections; cancels calls in flight (each gets on_done(UV_ECANCELED) on a later
+ * loop turn); the pool's memory is released once every handle has closed, so a loop with nothing
+ * else on it then ends and uv_loop_close() succeeds. May be called from any callback, including
+ * on_head/on_body/on_done. The pool must not be used after. NULL is a no-op. */
 void kv_http_pool_close(struct kv_http_pool *pool);
-/* Number of idle and busy connections. */
+/* Number of idle and busy connections (busy: connecting or carrying a call). */
 unsigned kv_http_pool_idle(const struct kv_http_pool *pool);
 unsigned kv_http_pool_busy(const struct kv_http_pool *pool);
+/* Number of calls retried on a fresh connection because a pooled one had died (for metrics). */
+uint64_t kv_http_pool_retries(const struct kv_http_pool *pool);
 
-/* Starts a request. <headers>: NULL-terminated name/value pairs (may be NULL); Host,
- * Content-Length and Connection are added by the client. <body> is copied. Returns 0 and sets
- * *<out> (may be NULL), or < 0 without calling any callback. */
+/* Starts a request. <headers>: NULL-terminated name/value pairs (may be NULL); Host and
+ * Content-Length (when <body> is non-NULL or the method is POST/PUT/PATCH) are added by the
+ * client, so do not pass them; HTTP/1.1 keep-alive is implied (no Connection header sent).
+ * <body> is copied. Callbacks never fire before this returns. Returns 0 and sets *<out> (may be
+ * NULL), or < 0 without calling any callback: UV_EINVAL for a NULL argument, on_done missing,
+ * CR/LF in the method, path or a header, or a space in the method or path; UV_ECANCELED after
+ * kv_http_pool_close(); a connect or lookup error from libuv. The call handle is valid until
+ * its on_done returns. */
 int kv_http_call_start(struct kv_http_pool *pool, const char *method, const char *path,
                        const char *const *headers, const char *body, size_t len,
                        const struct kv_http_call_cbs *cbs, void *data, struct kv_http_call **out);
+/* Stops delivering body (the socket is not read, the response timeout is suspended) until
+ * resume. Bytes already read stay queued. Safe from inside on_head/on_body (no further on_body
+ * for this read). No-op after on_done or when already paused. */
 void kv_http_call_pause(struct kv_http_call *call);
+/* Undoes pause. Queued bytes are delivered from a later loop turn (never from inside this call,
+ * unless called from the call's own on_head/on_body). No-op when not paused. */
 void kv_http_call_resume(struct kv_http_call *call);
+/* Ends the call: its connection is closed (not pooled), no further on_head/on_body fire, and
+ * on_done(UV_ECANCELED) fires on a later loop turn, never inside this function. Safe from any
+ * callback, including the call's own on_head/on_body; a no-op after on_done has begun. */
 void kv_http_call_cancel(struct kv_http_call *call);
 /* Monotonic ns of the first response byte, 0 if none yet. */
 uint64_t kv_http_call_first_byte_ns(const struct kv_http_call *call);
