@@ -1185,17 +1185,17 @@ void kv_request_begin(struct kv_request *r, enum kv_request_kind kind)
     p->err[0] = '\0';
 }
 
-/* yajl's own error text ("parse error: ..."), already in our arena, tidied into p.err. */
-static int json_error(struct kv_request *r, const unsigned char *data, size_t len)
+/* yajl's own error text ("parse error: ..."), already in our arena, tidied into p.err. No byte
+ * offset: yajl's depends on how the body was split, and the message must not. */
+static int json_error(struct kv_request *r)
 {
     yajl_handle y = r->p.yajl;
-    unsigned char *e = yajl_get_error(y, 0, data, len);
+    unsigned char *e = yajl_get_error(y, 0, NULL, 0);
     size_t n = e ? strlen((char *)e) : 0;
 
     while (n && (e[n - 1] == '\n' || e[n - 1] == ' '))
         n--;
-    fail(r, KV_EBADJSON, "JSON decode error at byte %zu: %.*s",
-         r->p.fed + (data ? yajl_get_bytes_consumed(y) : 0), (int)n, e ? (char *)e : "");
+    fail(r, KV_EBADJSON, "JSON decode error: %.*s", (int)n, e ? (char *)e : "");
     if (e)
         yajl_free_error(y, e);
     return r->p.rc;
@@ -1216,7 +1216,7 @@ int kv_request_feed(struct kv_request *r, const void *data, size_t len)
     }
     if (st == yajl_status_client_canceled && r->p.rc)
         return r->p.rc;
-    return json_error(r, data, len);
+    return json_error(r);
 }
 
 /* The model validators (mode="before") of vLLM's request classes. */
@@ -1274,7 +1274,7 @@ int kv_request_finish(struct kv_request *r)
     if (p->fed == 0) /* FastAPI reads an empty body as a missing one */
         return fail(r, KV_EBADREQ, "Field required"), p->rc;
     if (yajl_complete_parse(p->yajl) != yajl_status_ok)
-        return p->rc ? p->rc : json_error(r, NULL, 0);
+        return p->rc ? p->rc : json_error(r);
     if (!check_model_validators(r) || (r->kind == KV_REQUEST_CHAT && !finish_chat(r)))
         return p->rc;
     /* get_max_tokens(): `max_completion_tokens or max_tokens`, so 0 falls through */
