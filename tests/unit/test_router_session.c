@@ -82,7 +82,7 @@ static void test_flood_lru_bound(void **state)
 static void test_expire_and_remove(void **state)
 {
     struct kv_session *t = kv_session_new(16, 10 * S, 7);
-    char k[8];
+    char k[16];
     (void)state;
     for (int i = 0; i < 10; i++) {
         snprintf(k, sizeof(k), "s%d", i);
