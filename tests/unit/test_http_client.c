@@ -815,7 +815,7 @@ static void test_pause_resume(void **state)
     assert_int_equal(a.done_status, 0);
     assert_int_equal(a.body_len, 4);
     assert_memory_equal(a.body, "body", 4);
-    assert_true((a.done_ns - a.start_ns) / 1000000 >= 200);
+    assert_true((a.done_ns - a.start_ns) / 1000000 >= 195); /* uv_now() is whole ms */
     /* Paused inside on_body with more of the same read left: it waits, then comes. */
     pause_case(fx, &b, "/chunk-one", 50, &seen);
     assert_int_equal(seen, 1);
@@ -959,11 +959,12 @@ static void test_throughput(void **state)
 {
     struct fx *fx = *state;
     const char *env = getenv("KV_HTTP_CLIENT_BENCH");
+    const char *port = getenv("KV_HTTP_CLIENT_BENCH_PORT"); /* e.g. an nginx, for comparison */
     struct bench b = {.total = env ? atoi(env) : 4000};
     uint64_t t0;
     double s;
 
-    pool_open(fx, "127.0.0.1", fx->srv.port, NULL);
+    pool_open(fx, "127.0.0.1", port ? atoi(port) : fx->srv.port, NULL);
     b.pool = fx->pool;
     t0 = kv_time_ns();
     for (int i = 0; i < 16 && b.started < b.total; i++)
@@ -972,7 +973,8 @@ static void test_throughput(void **state)
     s = (double)(kv_time_ns() - t0) / 1e9;
     printf("# http client: %d requests, 16 concurrent, %.0f req/s\n", b.total, b.total / s);
     assert_int_equal(b.ok, b.total);
-    assert_int_equal(atomic_load(&fx->srv.conns), 16);
+    if (!port)
+        assert_int_equal(atomic_load(&fx->srv.conns), 16);
 }
 
 int main(void)
