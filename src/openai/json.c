@@ -73,7 +73,7 @@ static int append_escape(struct kv_buf *b, unsigned char c)
 int kv_json_escape(struct kv_buf *b, const char *str, size_t n)
 {
     const unsigned char *s = (const unsigned char *)str;
-    size_t i = 0, run = 0, k, bad;
+    size_t i = 0, run = 0, k, bad = 1;
     int rc;
 
     while (i < n) {
