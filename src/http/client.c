@@ -48,19 +48,10 @@ struct link {
     struct link *prev, *next;
 };
 
-enum conn_state {
-    CONN_CONNECTING = 0,
-    CONN_IDLE,
-    CONN_ACTIVE,
-    CONN_CLOSING
-};
+enum conn_state { CONN_CONNECTING = 0, CONN_IDLE, CONN_ACTIVE, CONN_CLOSING };
 
 /* Why the parser was paused by a callback of ours (besides user pause / cancel). */
-enum conn_event {
-    EV_NONE = 0,
-    EV_HEAD,
-    EV_DONE
-};
+enum conn_event { EV_NONE = 0, EV_HEAD, EV_DONE };
 
 /* Offsets into conn->hb: stable while hb grows. */
 struct hspan {
@@ -225,8 +216,7 @@ int kv_http_pool_new(uv_loop_t *loop, const struct kv_http_pool_config *cfg,
     struct kv_http_pool *pool;
     int rc;
 
-    if (!loop || !cfg || !cfg->host || !cfg->host[0] || cfg->port <= 0 || cfg->port > 65535 ||
-        !out)
+    if (!loop || !cfg || !cfg->host || !cfg->host[0] || cfg->port <= 0 || cfg->port > 65535 || !out)
         return UV_EINVAL;
     pool = kv_calloc(1, sizeof(*pool));
     pool->loop = loop;
@@ -316,6 +306,20 @@ static void call_defer(struct kv_http_call *call, int status)
 
 /* ---- connections ---- */
 
+/* connecting -> active -> idle -> active ... ; any -> closing, which is final. */
+static void conn_set_state(struct conn *c, enum conn_state to)
+{
+    static const unsigned legal[] = {
+        [CONN_CONNECTING] = 1u << CONN_ACTIVE | 1u << CONN_CLOSING,
+        [CONN_IDLE] = 1u << CONN_ACTIVE | 1u << CONN_CLOSING,
+        [CONN_ACTIVE] = 1u << CONN_IDLE | 1u << CONN_CLOSING,
+        [CONN_CLOSING] = 0,
+    };
+    assert(legal[c->state] & (1u << to));
+    (void)legal;
+    c->state = to;
+}
+
 static void on_conn_closed(uv_handle_t *h)
 {
     struct conn *c = h->data;
@@ -345,7 +349,7 @@ static void conn_close(struct conn *c)
         pool->nbusy--;
     }
     list_remove(&c->link);
-    c->state = CONN_CLOSING;
+    conn_set_state(c, CONN_CLOSING);
     c->call = NULL;
     uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
     uv_close((uv_handle_t *)&c->timer, on_conn_closed);
@@ -380,7 +384,7 @@ static void conn_to_idle(struct conn *c)
 {
     struct kv_http_pool *pool = c->pool;
 
-    c->state = CONN_IDLE;
+    conn_set_state(c, CONN_IDLE);
     c->call = NULL;
     c->reused = true;
     pool->nbusy--;
@@ -411,8 +415,7 @@ static int conn_open(struct kv_http_pool *pool, struct conn **out)
     pool->nconns++;
     pool->nbusy++;
     list_push(&pool->conns, &c->link);
-    rc = uv_tcp_connect(&c->connect_req, &c->tcp, (const struct sockaddr *)&pool->addr,
-                        on_connect);
+    rc = uv_tcp_connect(&c->connect_req, &c->tcp, (const struct sockaddr *)&pool->addr, on_connect);
     if (rc < 0) {
         conn_close(c);
         return rc;
@@ -495,7 +498,7 @@ static void on_connect(uv_connect_t *req, int status)
         call_finish(call, status);
         return;
     }
-    c->state = CONN_ACTIVE;
+    conn_set_state(c, CONN_ACTIVE);
     uv_tcp_nodelay(&c->tcp, 1);
     uv_timer_stop(&c->timer);
     if (!call->paused)
@@ -883,7 +886,7 @@ static int call_dispatch(struct kv_http_call *call, bool allow_idle)
         list_remove(&c->idle_link);
         pool->nidle--;
         pool->nbusy++;
-        c->state = CONN_ACTIVE;
+        conn_set_state(c, CONN_ACTIVE);
         conn_attach(c, call);
         if (call->paused)
             conn_reading(c, false);

@@ -40,8 +40,9 @@ struct kv_http_pool;
 struct kv_http_call;
 
 struct kv_http_pool_config {
-    const char *host;             /* "127.0.0.1", "::1", "[::1]" or a DNS name (first address
-                                     used; looked up again after 10 s or a failed connect) */
+    /* "127.0.0.1", "::1", "[::1]" or a DNS name (its first address is used; looked up again
+     * after 10 s or after a failed connect) */
+    const char *host;
     int port;
     unsigned max_idle;            /* idle connections kept; 0 = 32 */
     unsigned connect_timeout_ms;  /* 0 = 2000 */

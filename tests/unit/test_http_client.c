@@ -673,6 +673,36 @@ static void test_refused(void **state)
     assert_int_equal(kv_http_pool_busy(fx->pool), 0);
 }
 
+/* A listener whose accept queue is full drops SYNs, so the connect hangs. */
+static void test_connect_timeout(void **state)
+{
+    struct fx *fx = *state;
+    struct kv_http_pool_config cfg = {.connect_timeout_ms = 100};
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    socklen_t sl = sizeof(sa);
+    int lfd = socket(AF_INET, SOCK_STREAM, 0), fill[4];
+    struct res r = {0};
+    uint64_t ms;
+
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(lfd, 0), 0);
+    assert_int_equal(getsockname(lfd, (struct sockaddr *)&sa, &sl), 0);
+    for (int i = 0; i < 4; i++) { /* the queue holds backlog + 1; extra ones just hang */
+        fill[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        connect(fill[i], (struct sockaddr *)&sa, sizeof(sa));
+    }
+    pool_open(fx, "127.0.0.1", ntohs(sa.sin_port), &cfg);
+    get(fx, &r, "/cl");
+    ms = (r.done_ns - r.start_ns) / 1000000;
+    assert_int_equal(r.done_status, KV_ETIMEOUT);
+    assert_true(ms >= 95 && ms < 1000);
+    assert_int_equal(kv_http_pool_busy(fx->pool), 0);
+    for (int i = 0; i < 4; i++)
+        close(fill[i]);
+    close(lfd);
+}
+
 static void test_response_timeout(void **state)
 {
     struct fx *fx = *state;
@@ -783,8 +813,7 @@ static void on_unpause(uv_timer_t *t)
 }
 
 /* Pauses (in on_head or on_body), then a timer <ms> later records the body count and resumes. */
-static void pause_case(struct fx *fx, struct res *r, const char *path, unsigned ms,
-                       int *seen)
+static void pause_case(struct fx *fx, struct res *r, const char *path, unsigned ms, int *seen)
 {
     uv_timer_t t;
     struct pauser p = {.r = r, .bodies_seen = -1};
@@ -985,12 +1014,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
         cmocka_unit_test_setup_teardown(test_chunked_streamed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_framing_without_body, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_close_delimited_and_connection_close, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_close_delimited_and_connection_close, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keepalive_reuse, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stale_connection_retried, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idle_close_noticed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_connect_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_response_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_truncated, setup, teardown),
         cmocka_unit_test_setup_teardown(test_garbage, setup, teardown),
