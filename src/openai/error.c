@@ -129,10 +129,14 @@ int kv_error_render_status(struct kv_buf *out, int status, const char *message)
 
 int kv_error_render_model(struct kv_buf *out, const char *model, size_t model_len)
 {
-    char msg[320];
-    int n = snprintf(msg, sizeof(msg), "The model `%.*s` does not exist.",
-                     (int)KV_MIN(model_len, (size_t)256), model);
-    return render(out, 404, msg, (size_t)n);
+    static const char pre[] = "The model `", post[] = "` does not exist.";
+    char msg[sizeof(pre) + 256 + sizeof(post)];
+    size_t n = KV_MIN(model_len, (size_t)256); /* memcpy: a name may hold NUL bytes */
+
+    memcpy(msg, pre, sizeof(pre) - 1);
+    memcpy(msg + sizeof(pre) - 1, model, n);
+    memcpy(msg + sizeof(pre) - 1 + n, post, sizeof(post) - 1);
+    return render(out, 404, msg, sizeof(pre) - 1 + n + sizeof(post) - 1);
 }
 
 int kv_error_render_too_long(struct kv_buf *out, int64_t max_model_len, int64_t prompt_tokens,

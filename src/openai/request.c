@@ -776,7 +776,8 @@ static int part_value(struct kv_request *r, const struct val *v)
         return 1;
     }
     p->part_type = PT_OTHER;
-    snprintf(p->part_name, sizeof(p->part_name), "%.*s", (int)v->n, v->s);
+    snprintf(p->part_name, sizeof(p->part_name), "%.*s", (int)KV_MIN(v->n, sizeof(p->part_name)),
+             v->s);
     return 1;
 }
 

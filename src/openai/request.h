@@ -31,8 +31,13 @@
  * own text for its ValueErrors ("max_tokens must be at least 1, got 0."). vLLM itself returns
  * FastAPI's list of all errors; we report the first.
  *
+ * Invalid JSON reads "JSON decode error: <yajl's reason>", with no byte offset so that the
+ * message does not depend on how the body was split.
+ *
  * Known differences: pydantic lists every error of a union (prompt, content); we give one
- * message. A body nested deeper than KV_REQUEST_MAX_DEPTH is rejected as invalid JSON.
+ * message. A body nested deeper than KV_REQUEST_MAX_DEPTH is rejected as invalid JSON. Token ids
+ * must fit int32 ("Token id N is out of vocabulary"). n > 1 is refused (kvsim serves one choice).
+ * An empty body is "Field required" (FastAPI reads it as a missing body).
  */
 #ifndef KV_OPENAI_REQUEST_H
 #define KV_OPENAI_REQUEST_H

@@ -66,6 +66,9 @@ static void test_render(void **state)
                                 "not exist.\",\"type\":\"NotFoundError\",\"param\":null,"
                                 "\"code\":404}");
     kv_buf_reset(&b);
+    assert_int_equal(kv_error_render_model(&b, "a\0b", 3), 404);
+    assert_non_null(strstr(b.data, "\"The model `a\\u0000b` does not exist.\""));
+    kv_buf_reset(&b);
     assert_int_equal(kv_error_render_status(&b, 405, NULL), 405);
     assert_string_equal(b.data, "{\"object\":\"error\",\"message\":\"Method Not Allowed\","
                                 "\"type\":\"MethodNotAllowedError\",\"param\":null,\"code\":405}");
