@@ -316,6 +316,20 @@ static void on_arrival(uv_timer_t *t)
     send_next(kv_container_of(t, struct sess, timer));
 }
 
+/* Gives session <i> its own pool connecting from 127.<i/65536+1>.<i/256%256>.<i%256 + 1>, so
+ * each session looks like its own client to client-IP affinity. */
+static void session_pool(struct run *run, struct sess *s, uint32_t i)
+{
+    char addr[32];
+    struct kv_http_pool_config pc = {.host = run->cfg->host, .port = run->cfg->port,
+                                     .max_idle = 4, .response_timeout_ms = run->cfg->timeout_ms,
+                                     .bind_host = addr};
+    snprintf(addr, sizeof(addr), "127.%u.%u.%u", 1 + (i >> 16) % 254, (i >> 8) & 255,
+             1 + (i & 255) % 254);
+    if (kv_http_pool_new(&run->loop, &pc, &s->pool) < 0)
+        s->pool = NULL; /* falls back to the shared pool */
+}
+
 /* Splits the workload into sessions (contiguous request ranges) and arms their first timers. */
 static void start_sessions(struct run *run)
 {
@@ -337,6 +351,8 @@ static void start_sessions(struct run *run)
     for (uint32_t i = 0; i < run->n_sess; i++) {
         struct sess *s = &run->sess[i];
         s->next = s->first;
+        if (run->cfg->source_ips && s->count)
+            session_pool(run, s, i);
         if (s->count)
             uv_timer_start(&s->timer, on_arrival,
                            (uint64_t)(w->reqs[s->first].arrival_s * 1000.0), 0);

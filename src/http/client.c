@@ -112,6 +112,8 @@ struct kv_http_pool {
     unsigned max_idle, connect_ms, response_ms;
     size_t max_header_bytes;
     struct sockaddr_storage addr;
+    struct sockaddr_storage bind_addr;
+    bool bind;
     uint64_t addr_expiry_ns;
     bool numeric, have_addr, gai_active, closing, freeing;
     struct link conns, idle, waiting, deferred;
@@ -230,6 +232,12 @@ int kv_http_pool_new(uv_loop_t *loop, const struct kv_http_pool_config *cfg,
     list_init(&pool->waiting);
     list_init(&pool->deferred);
     rc = pool_set_origin(pool, cfg->host, cfg->port);
+    if (rc == 0 && cfg->bind_host) {
+        pool->bind = true;
+        rc = uv_ip4_addr(cfg->bind_host, 0, (struct sockaddr_in *)&pool->bind_addr);
+        if (rc < 0)
+            rc = uv_ip6_addr(cfg->bind_host, 0, (struct sockaddr_in6 *)&pool->bind_addr);
+    }
     if (rc == 0)
         rc = uv_timer_init(loop, &pool->defer);
     if (rc < 0) {
@@ -415,7 +423,10 @@ static int conn_open(struct kv_http_pool *pool, struct conn **out)
     pool->nconns++;
     pool->nbusy++;
     list_push(&pool->conns, &c->link);
-    rc = uv_tcp_connect(&c->connect_req, &c->tcp, (const struct sockaddr *)&pool->addr, on_connect);
+    rc = pool->bind ? uv_tcp_bind(&c->tcp, (const struct sockaddr *)&pool->bind_addr, 0) : 0;
+    if (rc == 0)
+        rc = uv_tcp_connect(&c->connect_req, &c->tcp, (const struct sockaddr *)&pool->addr,
+                            on_connect);
     if (rc < 0) {
         conn_close(c);
         return rc;

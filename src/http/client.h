@@ -48,6 +48,9 @@ struct kv_http_pool_config {
     unsigned connect_timeout_ms;  /* 0 = 2000 */
     unsigned response_timeout_ms; /* until the head, then between reads; 0 = 300000 */
     size_t max_header_bytes;      /* response head cap; 0 = 64 KiB */
+    /* Numeric local address to connect from (e.g. "127.3.0.7", so that a load generator looks
+     * like many clients to client-IP affinity); NULL = chosen by the kernel. */
+    const char *bind_host;
 };
 
 struct kv_http_call_cbs {
