@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* tests/micro/micro_openai_parse.c - OpenAI request parsing throughput: a ~400 KB chat body
  * (whole, and fed in 16 KB pieces as the router does), a 9 KB completion body, a 2,000-token-id
- * completion body, each against yajl alone (no callbacks) as the floor.
+ * completion body, each against yajl alone (no callbacks; and with a no-op string callback,
+ * which makes yajl decode strings) as the floor.
  * Usage: micro_openai_parse [--smoke] */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,7 +70,7 @@ static void tokens_body(struct kv_buf *b)
 
 static void report(const char *what, size_t bytes, int iters, uint64_t ns)
 {
-    printf("%-34s %7zu B x %6d: %8.1f MB/s %10.0f ns/request\n", what, bytes, iters,
+    printf("%-36s %7zu B x %6d: %8.1f MB/s %10.0f ns/request\n", what, bytes, iters,
            (double)bytes * iters / ((double)ns / 1e9) / 1e6, (double)ns / iters);
 }
 
@@ -92,14 +94,23 @@ static void bench_parser(const char *what, enum kv_request_kind kind, const stru
     kv_request_cleanup(&r);
 }
 
-/* The floor: yajl tokenizing the same bytes with no callbacks (and its own mallocs). */
-static void bench_yajl(const char *what, const struct kv_buf *b, int iters)
+static int noop_string(void *ctx, const unsigned char *s, size_t n)
 {
-    static const yajl_callbacks none;
+    (void)ctx;
+    (void)s;
+    (void)n;
+    return 1;
+}
+
+/* The floor: yajl tokenizing the same bytes with no callbacks (and its own mallocs); with
+ * <strings>, a no-op string callback makes yajl decode every string, as any real use must. */
+static void bench_yajl(const char *what, const struct kv_buf *b, int iters, bool strings)
+{
+    static const yajl_callbacks none, str = {.yajl_string = noop_string};
     uint64_t t0 = kv_time_ns();
 
     for (int i = 0; i < iters; i++) {
-        yajl_handle y = yajl_alloc(&none, NULL, NULL);
+        yajl_handle y = yajl_alloc(strings ? &str : &none, NULL, NULL);
         if (yajl_parse(y, (const unsigned char *)b->data, b->len) != yajl_status_ok ||
             yajl_complete_parse(y) != yajl_status_ok)
             abort();
@@ -119,13 +130,15 @@ int main(int argc, char **argv)
     chat_body(&chat);
     completion_body(&compl );
     tokens_body(&toks);
-    bench_yajl("yajl alone, chat", &chat, smoke ? 5 : 1000);
+    bench_yajl("yajl alone, chat", &chat, smoke ? 5 : 1000, false);
+    bench_yajl("yajl + string callback, chat", &chat, smoke ? 5 : 1000, true);
     bench_parser("kv_request chat, whole body", KV_REQUEST_CHAT, &chat, chat.len, smoke ? 5 : 1000);
     bench_parser("kv_request chat, 16 KB pieces", KV_REQUEST_CHAT, &chat, 16384, smoke ? 5 : 1000);
-    bench_yajl("yajl alone, completion", &compl, smoke ? 50 : 50000);
+    bench_yajl("yajl alone, completion", &compl, smoke ? 50 : 50000, false);
+    bench_yajl("yajl + string callback, completion", &compl, smoke ? 50 : 50000, true);
     bench_parser("kv_request completion", KV_REQUEST_COMPLETION, &compl, compl .len,
                  smoke ? 50 : 50000);
-    bench_yajl("yajl alone, token ids", &toks, smoke ? 50 : 20000);
+    bench_yajl("yajl alone, token ids", &toks, smoke ? 50 : 20000, false);
     bench_parser("kv_request token ids", KV_REQUEST_COMPLETION, &toks, toks.len,
                  smoke ? 50 : 20000);
     kv_buf_cleanup(&chat);
