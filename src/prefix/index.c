@@ -18,6 +18,11 @@
 
 #define NIL UINT32_MAX
 #define NO_BACKEND UINT16_MAX
+/* Map slots fetched ahead of a lookup's walk: enough misses in flight to hide memory latency. */
+#ifndef KV_INDEX_PREFETCH
+#define KV_INDEX_PREFETCH 8
+#endif
+#define PREFETCH KV_INDEX_PREFETCH
 
 struct entry {
     uint64_t hash;
@@ -290,8 +295,12 @@ uint32_t kv_index_lookup(const struct kv_index *ix, const uint64_t *h, uint32_t 
     for (int s = 0; s < KV_INDEX_SLOTS; s++)
         if (e->be[s] != NO_BACKEND)
             alive[na++] = e->be[s];
+    for (i = 1; i < KV_MIN(n, 1 + PREFETCH); i++)
+        kv_u64map_prefetch(&ix->map, h[i]);
     /* Every backend with a match holds block 0, so at most KV_INDEX_SLOTS are ever alive. */
     for (i = 1; i < n; i++) {
+        if (i + PREFETCH < n)
+            kv_u64map_prefetch(&ix->map, h[i + PREFETCH]);
         idx = kv_u64map_get(&ix->map, h[i]);
         if (idx == KV_U64MAP_NONE)
             break;

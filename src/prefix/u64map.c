@@ -116,6 +116,11 @@ bool kv_u64map_del(struct kv_u64map *m, uint64_t key)
     return true;
 }
 
+void kv_u64map_prefetch(const struct kv_u64map *m, uint64_t key)
+{
+    __builtin_prefetch(&m->slots[home(m, key)]);
+}
+
 size_t kv_u64map_bytes(const struct kv_u64map *m)
 {
     return m->slots ? ((size_t)m->mask + 1) * sizeof(*m->slots) : 0;

@@ -50,6 +50,9 @@ uint32_t kv_u64map_get(const struct kv_u64map *m, uint64_t key);
 int kv_u64map_put(struct kv_u64map *m, uint64_t key, uint32_t val);
 /* Removes <key>; returns true if it was there. */
 bool kv_u64map_del(struct kv_u64map *m, uint64_t key);
+/* Hints the CPU to fetch the slot where <key>'s probe starts (lookups of a known key sequence
+ * issue this a few keys ahead, so the cache misses overlap). No effect on the map. */
+void kv_u64map_prefetch(const struct kv_u64map *m, uint64_t key);
 /* Bytes allocated for slots. */
 size_t kv_u64map_bytes(const struct kv_u64map *m);
 
