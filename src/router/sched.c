@@ -160,7 +160,9 @@ struct kv_sched *kv_sched_new(const struct kv_sched_config *cfg, struct kv_index
     s->sessions = sessions;
     s->max_backends = max_backends;
     s->rr_last = UINT32_MAX;
-    s->matched = kv_calloc(n, sizeof(*s->matched));
+    /* kv_index_lookup writes one count per index backend, which may be more than ours. */
+    s->matched = kv_calloc(index ? KV_MAX(n, (size_t)kv_index_max_backends(index)) : n,
+                           sizeof(*s->matched));
     s->k_by_id = kv_malloc(n * sizeof(*s->k_by_id));
     for (size_t i = 0; i < n; i++)
         s->k_by_id[i] = -1;
@@ -357,7 +359,7 @@ int kv_sched_pick(struct kv_sched *s, const struct kv_sched_request *req,
     if (s->index)
         best = kv_index_lookup(s->index, req->hashes, req->nblocks, s->matched);
     else
-        memset(s->matched, 0, s->max_backends * sizeof(*s->matched));
+        memset(s->matched, 0, s->max_backends * sizeof(*s->matched)); /* no index: no lookup */
     if (ncand < 0) {
         if (ex) {
             explain_backends(s, bk, nb, NULL, ex);

@@ -245,6 +245,20 @@ static void test_config(void **state)
     struct kv_index *ix = kv_index_new(10, 4, 10, 0);
     assert_null(kv_sched_new(&cfg, ix, NULL, 8)); /* the index must cover every id */
     kv_index_free(ix);
+    /* An index with room for more backends than the scheduler is fine. */
+    const char *const names[] = {"a", "b"};
+    struct kv_sched_backend bk[2];
+    struct kv_sched_request req = {0};
+    struct kv_sched_result res;
+    struct kv_rand rnd;
+    kv_rand_seed(&rnd, 1);
+    backends(bk, 2, names);
+    ix = kv_index_new(10, 64, 10, 0);
+    struct kv_sched *s = kv_sched_new(&cfg, ix, NULL, 2);
+    assert_non_null(s);
+    assert_true(kv_sched_pick(s, &req, bk, 2, &rnd, &res, NULL) >= 0);
+    kv_sched_free(s);
+    kv_index_free(ix);
     kv_sched_free(NULL);
 }
 
