@@ -75,6 +75,8 @@ struct kv_backend {
     bool retired;   /* removed from the set; freed when refs reach 0 */
     bool seen;      /* scratch for DNS reconciliation */
     unsigned refs;  /* in-flight requests and control calls */
+    bool probing;   /* a /health (+ /v1/models) probe is in flight */
+    bool scraping;  /* a /metrics scrape is in flight */
 
     enum kv_backend_state state;
     unsigned rise;  /* passing probes in a row */
@@ -86,7 +88,9 @@ struct kv_backend {
     size_t nmodels;
     bool models_known; /* a /v1/models answer was parsed */
 
-    unsigned inflight; /* proxied requests in flight */
+    unsigned inflight;         /* proxied requests in flight */
+    uint64_t inflight_prefill; /* their prompt tokens not yet prefilled (until first byte) */
+    double work;               /* assigned work, token equivalents, decaying (sched.h) */
     uint64_t requests; /* proxied requests started (all attempts) */
     uint64_t failures; /* passive failures (connection errors, 5xx) */
     struct kv_backend_stats stats;

@@ -1,0 +1,254 @@
+/* SPDX-License-Identifier: MIT */
+/* src/router/scrape.c - /metrics scraping of the backends and the few vLLM families we use. */
+#include "router/scrape.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/buf.h"
+#include "base/err.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "base/time.h"
+#include "http/client.h"
+#include "prefix/index.h"
+#include "router/backend.h"
+#include "router/daemon.h"
+#include "router/route.h"
+
+#define METRICS_MAX_BYTES (8u << 20)
+
+/* ---- parsing ---------------------------------------------------------------------------- */
+
+enum fam { F_WAITING, F_RUNNING, F_USAGE, F_QUERIES, F_HITS, F_INFO, F_USAGE_OLD, NFAM };
+
+static const char *const fam_names[NFAM] = {
+    [F_WAITING] = "vllm:num_requests_waiting",
+    [F_RUNNING] = "vllm:num_requests_running",
+    [F_USAGE] = "vllm:kv_cache_usage_perc",
+    [F_QUERIES] = "vllm:prefix_cache_queries_total",
+    [F_HITS] = "vllm:prefix_cache_hits_total",
+    [F_INFO] = "vllm:cache_config_info",
+    [F_USAGE_OLD] = "vllm:gpu_cache_usage_perc", /* its name before vLLM 0.10.2 */
+};
+
+/* The value of label <key> inside the label block [p, end), as an unsigned integer; 0 if
+ * absent or not a number. Label values are quoted; escapes cannot occur in numbers. */
+static uint64_t label_u64(const char *p, const char *end, const char *key)
+{
+    size_t klen = strlen(key);
+
+    while (p < end) {
+        const char *eq = memchr(p, '=', (size_t)(end - p)), *q;
+        while (p < end && (*p == ' ' || *p == ','))
+            p++;
+        if (!eq || eq + 1 >= end || eq[1] != '"')
+            return 0;
+        for (q = eq + 2; q < end && *q != '"'; q++)
+            if (*q == '\\')
+                q++;
+        if ((size_t)(eq - p) == klen && memcmp(p, key, klen) == 0) {
+            char num[32];
+            size_t n = (size_t)(q - (eq + 2));
+            if (n == 0 || n >= sizeof(num))
+                return 0;
+            memcpy(num, eq + 2, n);
+            num[n] = '\0';
+            return strtoull(num, NULL, 10);
+        }
+        p = q + 1;
+    }
+    return 0;
+}
+
+/* End of the label block starting at '{' <p> (quotes respected), or NULL. */
+static const char *labels_end(const char *p, const char *end)
+{
+    bool quoted = false;
+
+    for (p++; p < end; p++) {
+        if (quoted && *p == '\\')
+            p++;
+        else if (*p == '"')
+            quoted = !quoted;
+        else if (!quoted && *p == '}')
+            return p;
+    }
+    return NULL;
+}
+
+/* One sample line [p, end): adds its value to <sums>, reads cache_config_info's labels. */
+static void parse_line(const char *p, const char *end, double *sums, unsigned *counts,
+                       struct kv_backend_stats *out)
+{
+    const char *name = p, *lb = NULL, *le = NULL;
+    size_t nlen;
+    char num[64];
+    double v;
+    int f;
+
+    while (p < end && *p != '{' && *p != ' ' && *p != '\t')
+        p++;
+    nlen = (size_t)(p - name);
+    for (f = 0; f < NFAM; f++)
+        if (strlen(fam_names[f]) == nlen && memcmp(fam_names[f], name, nlen) == 0)
+            break;
+    if (f == NFAM)
+        return;
+    if (p < end && *p == '{') {
+        lb = p + 1;
+        if (!(le = labels_end(p, end)))
+            return;
+        p = le + 1;
+    }
+    while (p < end && (*p == ' ' || *p == '\t'))
+        p++;
+    nlen = strcspn(p, " \t\r\n");
+    if (nlen == 0 || nlen >= sizeof(num) || p + nlen > end)
+        return;
+    memcpy(num, p, nlen);
+    num[nlen] = '\0';
+    v = strtod(num, NULL);
+    if (!isfinite(v))
+        return;
+    if (f == F_INFO && lb) {
+        out->block_size = label_u64(lb, le, "block_size");
+        out->gpu_blocks = label_u64(lb, le, "num_gpu_blocks");
+    }
+    sums[f] += v;
+    counts[f]++;
+}
+
+int kv_scrape_parse(const char *text, size_t len, struct kv_backend_stats *out)
+{
+    double sums[NFAM] = {0};
+    unsigned counts[NFAM] = {0};
+    const char *p = text, *end = text + len;
+    int found = 0;
+
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p)), *le = nl ? nl : end;
+        if (*p != '#' && le > p)
+            parse_line(p, le, sums, counts, out);
+        p = le + 1;
+    }
+    for (int f = 0; f < NFAM; f++)
+        found += counts[f] > 0;
+    if (counts[F_WAITING])
+        out->waiting = sums[F_WAITING];
+    if (counts[F_RUNNING])
+        out->running = sums[F_RUNNING];
+    if (counts[F_USAGE])
+        out->kv_usage = sums[F_USAGE] / counts[F_USAGE];
+    else if (counts[F_USAGE_OLD])
+        out->kv_usage = sums[F_USAGE_OLD] / counts[F_USAGE_OLD];
+    if (counts[F_QUERIES])
+        out->prefix_queries = sums[F_QUERIES];
+    if (counts[F_HITS])
+        out->prefix_hits = sums[F_HITS];
+    if (counts[F_WAITING] || counts[F_RUNNING] || counts[F_USAGE] || counts[F_USAGE_OLD])
+        out->scraped = true;
+    return found;
+}
+
+uint32_t kv_scrape_capacity(uint64_t gpu_blocks, uint64_t block_size, uint32_t block_tokens)
+{
+    uint64_t tokens;
+
+    if (!gpu_blocks || !block_size || !block_tokens || gpu_blocks > UINT64_MAX / block_size)
+        return 0;
+    tokens = gpu_blocks * block_size;
+    return (uint32_t)KV_MIN(tokens / block_tokens, (uint64_t)UINT32_MAX);
+}
+
+/* ---- scraping --------------------------------------------------------------------------- */
+
+struct scrape {
+    struct kv_router *r;
+    struct kv_backend *b;
+    int http_status;
+    struct kv_buf body;
+};
+
+static int on_head(struct kv_http_call *call, int status, const struct kv_http_header *headers,
+                   size_t count, void *data)
+{
+    struct scrape *s = data;
+    (void)call;
+    (void)headers;
+    (void)count;
+    s->http_status = status;
+    return status == 200 ? 0 : 1;
+}
+
+static int on_body(struct kv_http_call *call, const char *buf, size_t len, void *data)
+{
+    struct scrape *s = data;
+    (void)call;
+    return kv_buf_append(&s->body, buf, len) < 0 ? 1 : 0;
+}
+
+static void apply(struct scrape *s)
+{
+    struct kv_backend *b = s->b;
+    struct kv_backend_stats st = b->stats;
+    uint32_t cap, block_tokens = kv_route_prefix(s->r->route)->block_bytes / 4;
+
+    if (kv_scrape_parse(s->body.data ? s->body.data : "", s->body.len, &st) == 0) {
+        b->stats.failures++;
+        return;
+    }
+    st.failures = 0;
+    st.scraped_ns = kv_time_ns();
+    cap = kv_scrape_capacity(st.gpu_blocks, st.block_size, block_tokens);
+    if (cap && cap != kv_index_capacity(s->r->index, b->id))
+        kv_index_set_capacity(s->r->index, b->id, cap);
+    b->stats = st;
+}
+
+static void on_done(struct kv_http_call *call, int status, void *data)
+{
+    struct scrape *s = data;
+    (void)call;
+
+    if (!s->b->retired && !s->r->closing) {
+        if (status == 0 && s->http_status == 200)
+            apply(s);
+        else
+            s->b->stats.failures++;
+    }
+    s->b->scraping = false;
+    kv__daemon_backend_unref(s->r, s->b);
+    kv_buf_cleanup(&s->body);
+    free(s);
+}
+
+static const struct kv_http_call_cbs scrape_cbs = {on_head, on_body, on_done};
+
+static void scrape_one(struct kv_router *r, struct kv_backend *b)
+{
+    struct scrape *s;
+
+    if (b->scraping || !kv_backend_is_routable(b) || !b->control)
+        return;
+    s = kv_calloc(1, sizeof(*s));
+    s->r = r;
+    s->b = b;
+    kv_buf_init(&s->body, METRICS_MAX_BYTES);
+    if (kv_http_call_start(b->control, "GET", "/metrics", NULL, NULL, 0, &scrape_cbs, s, NULL) <
+        0) {
+        kv_buf_cleanup(&s->body);
+        free(s);
+        return;
+    }
+    b->scraping = true;
+    kv_backend_ref(b);
+}
+
+void kv_scrape_all(struct kv_router *r)
+{
+    for (size_t i = 0; i < r->backends.n; i++)
+        scrape_one(r, r->backends.items[i]);
+}
