@@ -351,8 +351,8 @@ static void print_rows(const struct opts *o, const struct kv_workload *w,
 /* run and cache-test: one endpoint, already running. */
 static int run_one(struct opts *o, struct kv_workload *w, struct kv_report_row *row)
 {
-    char host[256];
-    int port = o->target ? host_port(o->target, host, sizeof(host)) : -EINVAL;
+    char host[sizeof(o->backend_hosts[0])];
+    int port = o->target ? host_port(o->target, host, sizeof(o->backend_hosts[0])) : -EINVAL;
 
     if (port < 0) {
         fprintf(stderr, "kvbench: --target HOST:PORT is required\n");
