@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: MIT */
+/* src/http/internal.h - cross-file internals of the http module.
+ *
+ * The socketless server connection: the fuzz driver (tests/fuzz/fuzz_http.c) and the unit tests
+ * drive the server's request parser, router and response writer without a loop or a socket.
+ * A "detached" server has routes and limits but no listener; a fake connection on it behaves
+ * like an accepted one except that its output is appended to a caller's kv_buf, timers never
+ * run (kv__server_conn_expire() plays the timer), and writes complete at once (so
+ * kv_http_req_pending() is always 0 and on_drain never fires). Handlers may answer inside the
+ * handler callback or later, between feeds, exactly as on a real connection.
+ */
+#ifndef KV_HTTP_INTERNAL_H
+#define KV_HTTP_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "base/buf.h"
+#include "http/server.h"
+
+struct kv__server_conn;
+
+/* Creates a server without loop or listener (for fake connections only); strings copied.
+ * Returns 0 and sets *<out>; free it with kv_http_server_free() after its fake connections. */
+int kv__server_new_detached(const struct kv_http_server_config *cfg, struct kv_http_server **out);
+/* A connection on <srv> whose output is appended to <out> (borrowed; kept until
+ * kv__server_conn_fake_free). Never NULL. */
+struct kv__server_conn *kv__server_conn_fake(struct kv_http_server *srv, struct kv_buf *out);
+/* Feeds received bytes. Returns how many were taken (fewer than <len> only when the connection
+ * waits on a pending response and its 64 KiB input stash is full: a real socket would stop
+ * reading then). Bytes after the connection finished (see below) are taken and dropped. */
+size_t kv__server_conn_feed(struct kv__server_conn *c, const void *data, size_t len);
+/* True once the connection takes no more requests (error sent, Connection: close, closed). */
+bool kv__server_conn_finished(const struct kv__server_conn *c);
+/* Acts as if the connection's current deadline passed (408 on a partial request, close when
+ * idle); nothing if it has none (a request being handled). */
+void kv__server_conn_expire(struct kv__server_conn *c);
+/* Frees the connection; a request still being handled gets its on_close first. NULL: no-op. */
+void kv__server_conn_fake_free(struct kv__server_conn *c);
+
+#endif /* KV_HTTP_INTERNAL_H */
