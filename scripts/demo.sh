@@ -17,7 +17,7 @@ cmake --build "$BUILD_DIR" -j"$(nproc)" >/dev/null
 KVSIM=$BUILD_DIR/src/sim/kvsim
 KVROUTE=$BUILD_DIR/src/router/kvroute
 KVBENCH=$BUILD_DIR/src/bench/kvbench
-MODEL=meta-llama/Llama-3.2-1B
+MODEL=meta-llama/Llama-3.2-1B-Instruct
 SCALE=20 # the simulated servers run 20x faster than model time
 
 LOGDIR=$(mktemp -d /tmp/kvroute-demo.XXXXXX)

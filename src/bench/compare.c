@@ -125,6 +125,7 @@ static int start_haproxy(struct kv_fleet *f, const struct kv_compare_config *cfg
     kv_buf_printf(&conf,
                   "global\n    maxconn 8192\n\ndefaults\n    mode http\n    timeout connect 5s\n"
                   "    timeout client 600s\n    timeout server 600s\n    option http-keep-alive\n"
+                  "    option http-no-delay\n"
                   "\nfrontend fe\n    bind 127.0.0.1:%d\n    default_backend be\n\n"
                   "backend be\n    balance source\n",
                   port);

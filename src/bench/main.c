@@ -77,7 +77,7 @@ static void usage(FILE *out)
           "  --kvsim PATH --kvroute PATH   programs (default: next to kvbench, then PATH)\n"
           "  --kvsim-arg ARG --kvroute-arg ARG   extra flags for them (repeat)\n"
           "common:\n"
-          "  --model NAME           model of every request (meta-llama/Llama-3.2-1B)\n"
+          "  --model NAME           model of every request (meta-llama/Llama-3.2-1B-Instruct)\n"
           "  --time-scale X         the servers run X times faster than model time (1);\n"
           "                         latencies are reported in model time\n"
           "  --no-stream            non-streaming requests (no TTFT)\n"
@@ -167,12 +167,13 @@ static void defaults(struct opts *o)
                                                    .output_tokens = 32};
     kv_trace_opts_init(&o->topts);
     o->cmp.backends = 4;
-    o->cmp.model = "meta-llama/Llama-3.2-1B";
+    o->cmp.model = "meta-llama/Llama-3.2-1B-Instruct";
     o->cmp.time_scale = 1;
     o->cmp.prefill_ms = 0.01; /* kvsim's default timing model (docs/benchmarks.md) */
     o->cmp.decode_ms = 0.02;
     o->cmp.run = (struct kv_runner_config){.stream = true, .time_scale = 1, .max_duration_s = 600,
-                                           .session_header = "x-session-id", .progress = true,
+                                           .session_header = "x-session-id",
+                                           .progress = isatty(2),
                                            .timeout_ms = 600000};
     o->min_hit = 0.90;
 }

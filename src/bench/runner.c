@@ -157,6 +157,15 @@ static double scaled_s(const struct run *run, uint64_t ns)
 
 static void send_next(struct sess *s);
 
+/* Workload times are model time: against servers running <time_scale> times faster, the
+ * client's think times and arrivals shrink by the same factor, so the offered load relative to
+ * the servers' capacity is the same as in real time. */
+static uint64_t wall_ms(const struct run *run, double model_s)
+{
+    double scale = run->cfg->time_scale > 0 ? run->cfg->time_scale : 1;
+    return (uint64_t)(model_s * 1000.0 / scale);
+}
+
 static void on_think_done(uv_timer_t *t)
 {
     send_next(kv_container_of(t, struct sess, timer));
@@ -171,7 +180,7 @@ static void session_advance(struct sess *s)
     if (run->stopping || s->next >= s->first + s->count)
         return;
     r = &run->w->reqs[s->next];
-    uv_timer_start(&s->timer, on_think_done, (uint64_t)(r->think_s * 1000.0), 0);
+    uv_timer_start(&s->timer, on_think_done, wall_ms(run, r->think_s), 0);
 }
 
 static void stop_run(struct run *run);
@@ -354,8 +363,7 @@ static void start_sessions(struct run *run)
         if (run->cfg->source_ips && s->count)
             session_pool(run, s, i);
         if (s->count)
-            uv_timer_start(&s->timer, on_arrival,
-                           (uint64_t)(w->reqs[s->first].arrival_s * 1000.0), 0);
+            uv_timer_start(&s->timer, on_arrival, wall_ms(run, w->reqs[s->first].arrival_s), 0);
     }
 }
 

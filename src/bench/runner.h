@@ -10,7 +10,8 @@
  * (127.0.0.0/8) so that client-IP affinity sees a real fleet of clients.
  *
  * Times are measured in wall time and reported multiplied by <time_scale>, so that against
- * simulators running N times faster than model time the report reads in model time.
+ * simulators running N times faster than model time the report reads in model time; the
+ * workload's arrival and think times are model time too, divided by <time_scale> on the wall.
  */
 #ifndef KV_BENCH_RUNNER_H
 #define KV_BENCH_RUNNER_H
