@@ -853,7 +853,7 @@ static int on_headers_complete(http_parser *p)
     expect = kv_http_req_header(&c->req, "expect");
     if (expect && has_body && !c->http10 && strcasecmp(expect, "100-continue") == 0)
         send_continue(c);
-    return 0;
+    return c->state == KV_SERVER_CLOSED ? -1 : 0; /* the write failed: stop parsing */
 }
 
 static int on_body(http_parser *p, const char *at, size_t len)
@@ -959,6 +959,8 @@ static void reject(struct kv__server_conn *c, enum http_errno e)
     char msg[160];
     int status = c->err_status;
 
+    if (c->state == KV_SERVER_CLOSED)
+        return;
     if (!status)
         status = e == HPE_HEADER_OVERFLOW ? 431 : 400;
     if (status == 413)
@@ -1141,6 +1143,10 @@ static void peer_name(struct kv__server_conn *c)
         uv_ip4_name((struct sockaddr_in *)&ss, c->peer, sizeof c->peer);
     else if (ss.ss_family == AF_INET6)
         uv_ip6_name((struct sockaddr_in6 *)&ss, c->peer, sizeof c->peer);
+    /* An IPv4 client of a dual-stack "::" listener reads as plain IPv4, so that client-IP
+     * affinity sees one address whichever way the server was bound. */
+    if (strncmp(c->peer, "::ffff:", 7) == 0 && strchr(c->peer, '.'))
+        memmove(c->peer, c->peer + 7, strlen(c->peer + 7) + 1);
 }
 
 static void on_connection(uv_stream_t *l, int status)

@@ -18,11 +18,37 @@
  *
  * Back-pressure: kv_http_stream_write() queues bytes; kv_http_req_pending() says how many are
  * not yet written to the socket; above the caller's own high-water mark it should stop producing
- * and wait for on_drain (fired when the queue falls under KV_HTTP_LOW_WATER).
+ * and wait for on_drain (fired when the queue falls under KV_HTTP_LOW_WATER after having reached
+ * it, so the caller's high-water mark must be >= KV_HTTP_LOW_WATER). A client that reads nothing
+ * for idle_timeout_ms while output is queued is dropped (on_close). While a request is handled,
+ * the connection reads at most 64 KiB ahead (pipelined requests wait there, unparsed), so one
+ * client never makes the server buffer without bound.
+ *
+ * Client gone: EOF or a read error while a request is handled, a failed write, or a stalled
+ * output close the connection; if the response has not ended, on_close fires, always from a
+ * loop callback, never from inside a kv_http_* call the handler made. A client that half-closes
+ * (shutdown(SHUT_WR)) after its request is treated as gone, as nginx does. A kv_http_* call
+ * that returns < 0 leaves the request valid: the handler may end it (kv_http_stream_end/_abort,
+ * then on_close does not fire) or wait for on_close.
+ *
+ * Responses: "HTTP/1.1", then Server (if configured), Date, Content-Type (if given), the
+ * handler's headers, Content-Length or Transfer-Encoding: chunked, and Connection: close when
+ * the connection will close (Connection: keep-alive to an HTTP/1.0 keep-alive client). HEAD is
+ * routed to the GET handler when no HEAD route exists; the body is then left out. 1xx, 204 and
+ * 304 carry no body. HTTP/1.0 clients get streamed bodies delimited by the connection's end.
+ * Errors the server itself answers (400, 404, 405, 408, 413, 431) have OpenAI-style JSON bodies:
+ * {"object":"error","message":"...","type":"NotFoundError","param":null,"code":404}.
+ * 404 and 405 keep the connection; 400, 408, 413 and 431 close it (after the response is
+ * written, the server drops the client's remaining input for up to 2 s so it can read it).
  *
  * Shutdown: kv_http_server_shutdown() stops accepting, closes idle connections, lets each
  * in-flight request finish (its connection closes after the response), and fires its callback
- * when no connection remains; the server may then be freed with kv_http_server_free().
+ * when no connection remains; the server may then be freed with kv_http_server_free(). A
+ * handler that never ends its request holds the shutdown up: it must end or abort its requests.
+ *
+ * Cost: one allocation per connection; none per request in steady state (the request, its
+ * head, body and output buffers belong to the connection and are reused). Single-threaded: all
+ * calls on the loop's thread. The process must ignore SIGPIPE.
  */
 #ifndef KV_HTTP_SERVER_H
 #define KV_HTTP_SERVER_H
@@ -62,8 +88,9 @@ typedef void (*kv_http_close_cb)(struct kv_http_req *req, void *data);
 typedef void (*kv_http_drain_cb)(struct kv_http_req *req, void *data);
 typedef void (*kv_http_shutdown_cb)(struct kv_http_server *srv, void *data);
 
-/* Creates a server on <loop>, bound and listening per <cfg> (strings copied). Returns 0 and
- * sets *<out>, or a negative error (-errno / UV_E*) with nothing allocated. */
+/* Creates a server on <loop>, bound and listening per <cfg> (strings copied; host NULL means
+ * "127.0.0.1"). Returns 0 and sets *<out>, or a negative error (-errno / UV_E*, e.g.
+ * UV_EADDRINUSE) with nothing allocated. */
 int kv_http_server_new(uv_loop_t *loop, const struct kv_http_server_config *cfg,
                        struct kv_http_server **out);
 /* The port actually bound (useful with port 0). */
@@ -76,10 +103,13 @@ unsigned kv_http_server_connections(const struct kv_http_server *srv);
 unsigned kv_http_server_inflight(const struct kv_http_server *srv);
 /* Begins a graceful shutdown (see above); <cb> fires once, on the loop, when it is complete. */
 void kv_http_server_shutdown(struct kv_http_server *srv, kv_http_shutdown_cb cb, void *data);
-/* Frees a server whose shutdown completed (or that never ran the loop). NULL is a no-op. */
+/* Frees a server whose shutdown completed, or one that has no connection (e.g. never ran the
+ * loop): then its listener is closed first and the memory released in the close callback, so
+ * run the loop once more before uv_loop_close(). NULL is a no-op. */
 void kv_http_server_free(struct kv_http_server *srv);
 
-/* Request accessors; strings are NUL-terminated and live as long as the request. */
+/* Request accessors; strings are NUL-terminated and live as long as the request. The path is
+ * not percent-decoded; an absolute-form target ("http://h/p?q") yields path "/p", query "q". */
 const char *kv_http_req_method(const struct kv_http_req *req);
 const char *kv_http_req_path(const struct kv_http_req *req);  /* without the query */
 const char *kv_http_req_query(const struct kv_http_req *req); /* after '?', or "" */
@@ -96,14 +126,16 @@ void kv_http_req_set_callbacks(struct kv_http_req *req, kv_http_close_cb on_clos
                                kv_http_drain_cb on_drain, void *data);
 
 /* Sends a whole response: status, extra headers (NULL-terminated name/value pairs in <headers>,
- * may be NULL), and a body with Content-Length. Ends the request. Returns 0 or < 0 (the client
- * is gone; the request is ended all the same). */
+ * may be NULL), and a body with Content-Length. <body> is borrowed for the call (what the socket
+ * does not take at once is copied). Ends the request. Returns 0 or < 0 (the client is gone; the
+ * request is ended all the same); -EINVAL if the request was already answered. */
 int kv_http_respond(struct kv_http_req *req, int status, const char *content_type,
                     const char *const *headers, const char *body, size_t len);
 /* Starts a streamed response (Transfer-Encoding: chunked). <headers> as above. */
 int kv_http_stream_begin(struct kv_http_req *req, int status, const char *content_type,
                          const char *const *headers);
-/* Queues <len> bytes as one chunk (copied). Returns 0 or < 0 if the client is gone. */
+/* Queues <len> bytes as one chunk (copied; len 0 sends nothing). Returns 0 or < 0 if the
+ * client is gone (see "Client gone" above). */
 int kv_http_stream_write(struct kv_http_req *req, const void *data, size_t len);
 /* Bytes queued but not yet written to the socket. */
 size_t kv_http_req_pending(const struct kv_http_req *req);
