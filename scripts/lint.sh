@@ -28,7 +28,7 @@ done
 for lib in "$BUILD"/src/*/libkv_*.a; do
     [ -f "$lib" ] || continue
     # Exported functions and data defined here must carry the project prefix.
-    for sym in $(nm --defined-only -g "$lib" 2>/dev/null | awk 'NF==3 {print $3}' | grep -v '^kv_'); do
+    for sym in $(nm --defined-only -g "$lib" 2>/dev/null | awk 'NF==3 {print $3}' | grep -v '^kv_' | grep -v '^__\(odr_\)\?asan'); do
         say "$lib: exported symbol '$sym' lacks the kv_ prefix"
     done
     # Writable file-scope data lives in .data or .bss (const tables of pointers go to
