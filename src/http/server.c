@@ -1431,6 +1431,8 @@ int kv_http_respond(struct kv_http_req *req, int status, const char *content_typ
         return -EINVAL;
     if (c->state == KV_SERVER_CLOSED) {
         rc = gone(c);
+    } else if (len > OUT_MAX) {
+        rc = KV_ETOOBIG; /* uv_buf_t lengths are unsigned int */
     } else if (!status_has_body(status)) {
         rc = build_head(c, status, content_type, headers, FRAME_NONE, 0);
     } else {
@@ -1474,31 +1476,45 @@ int kv_http_stream_begin(struct kv_http_req *req, int status, const char *conten
     return conn_send(c, &b, 1);
 }
 
-int kv_http_stream_write(struct kv_http_req *req, const void *data, size_t len)
+int kv_http_stream_writev(struct kv_http_req *req, const uv_buf_t *bufs, unsigned n)
 {
     struct kv__server_conn *c = req->conn;
     char size[24];
-    uv_buf_t iov[3];
+    uv_buf_t iov[KV_HTTP_MAX_IOV + 2];
+    size_t len = 0;
+    unsigned k = 0;
     int rc;
 
-    if (req->state != KV_SERVER_REQ_STREAMING)
+    if (req->state != KV_SERVER_REQ_STREAMING || n > KV_HTTP_MAX_IOV)
         return -EINVAL;
     if (c->state == KV_SERVER_CLOSED)
         return gone(c);
+    for (unsigned i = 0; i < n; i++)
+        len += bufs[i].len;
     if (len == 0 || req->head_only || req->no_body)
         return 0; /* an empty chunk would end the body */
-    if (req->chunked) {
-        iov[0] = uv_buf_init(size, (unsigned)snprintf(size, sizeof size, "%zx\r\n", len));
-        iov[1] = uv_buf_init((char *)data, (unsigned)len);
-        iov[2] = uv_buf_init("\r\n", 2);
-        rc = conn_send(c, iov, 3);
-    } else {
-        iov[0] = uv_buf_init((char *)data, (unsigned)len);
-        rc = conn_send(c, iov, 1);
-    }
+    if (len > OUT_MAX)
+        return KV_ETOOBIG;
+    if (req->chunked)
+        iov[k++] = uv_buf_init(size, (unsigned)snprintf(size, sizeof size, "%zx\r\n", len));
+    for (unsigned i = 0; i < n; i++)
+        iov[k++] = bufs[i];
+    if (req->chunked)
+        iov[k++] = uv_buf_init("\r\n", 2);
+    rc = conn_send(c, iov, k);
     if (rc == 0 && pending(c) >= KV_HTTP_LOW_WATER)
         req->drain_armed = true;
     return rc;
+}
+
+int kv_http_stream_write(struct kv_http_req *req, const void *data, size_t len)
+{
+    uv_buf_t b;
+
+    if (len > OUT_MAX)
+        return KV_ETOOBIG;
+    b = uv_buf_init((char *)data, (unsigned)len);
+    return kv_http_stream_writev(req, &b, 1);
 }
 
 int kv_http_stream_end(struct kv_http_req *req)

@@ -60,6 +60,7 @@
 #include <uv.h>
 
 #define KV_HTTP_LOW_WATER (64 * 1024)
+#define KV_HTTP_MAX_IOV 8 /* pieces per kv_http_stream_writev() */
 
 struct kv_http_server;
 struct kv_http_req;
@@ -137,6 +138,10 @@ int kv_http_stream_begin(struct kv_http_req *req, int status, const char *conten
 /* Queues <len> bytes as one chunk (copied; len 0 sends nothing). Returns 0 or < 0 if the
  * client is gone (see "Client gone" above). */
 int kv_http_stream_write(struct kv_http_req *req, const void *data, size_t len);
+/* Queues the <n> pieces of <bufs> (n <= KV_HTTP_MAX_IOV) as one chunk: for a framed event
+ * ("data: ", json, "\n\n") without joining it first. Bytes copied only if the socket does not
+ * take them at once. Returns as kv_http_stream_write(); -EINVAL if n is too large. */
+int kv_http_stream_writev(struct kv_http_req *req, const uv_buf_t *bufs, unsigned n);
 /* Bytes queued but not yet written to the socket. */
 size_t kv_http_req_pending(const struct kv_http_req *req);
 /* Writes the last chunk and ends the request. */

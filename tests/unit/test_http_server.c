@@ -39,6 +39,7 @@
 #include "base/time.h"
 #include "http/internal.h"
 #include "http/server.h"
+#include "http/sse.h"
 
 #include "../fuzz/fuzz_http.c"
 
@@ -1120,6 +1121,47 @@ static void test_fake_byte_by_byte(void **state)
     free(b);
 }
 
+static void h_sse(struct kv_http_req *req, void *data)
+{
+    uv_buf_t many[KV_HTTP_MAX_IOV + 1];
+
+    for (size_t i = 0; i < KV_ARRAY_LEN(many); i++)
+        many[i] = uv_buf_init("x", 1);
+    assert_int_equal(kv_sse_data(req, "{}", 2), -EINVAL); /* not streaming yet */
+    assert_int_equal(kv_sse_begin(req), 0);
+    assert_int_equal(kv_sse_data(req, "{\"a\":1}", 7), 0);
+    assert_int_equal(kv_sse_data(req, "", 0), 0); /* "data: \n\n" is an event too */
+    assert_int_equal(kv_http_stream_writev(req, many, KV_HTTP_MAX_IOV + 1), -EINVAL);
+    assert_int_equal(kv_http_stream_writev(req, many, KV_HTTP_MAX_IOV), 0);
+    assert_int_equal(kv_sse_done(req), 0);
+    assert_int_equal(kv_http_stream_end(req), -EINVAL); /* already ended */
+}
+
+/* kv_sse_* and kv_http_stream_writev framing, exact bytes, on a fake connection. */
+static void test_sse_helpers(void **state)
+{
+    struct kv_http_server_config cfg = {0};
+    struct kv_http_server *srv;
+    struct kv__server_conn *c;
+    struct kv_buf out;
+    const char *in = "GET /sse HTTP/1.1\r\n\r\n";
+
+    kv__server_new_detached(&cfg, &srv);
+    kv_http_server_route(srv, "GET", "/sse", h_sse, NULL);
+    kv_buf_init(&out, 1 << 20);
+    c = kv__server_conn_fake(srv, &out);
+    assert_int_equal(kv__server_conn_feed(c, in, strlen(in)), strlen(in));
+    assert_true(strip_date(&out));
+    assert_string_equal(out.data, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                                  "Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n"
+                                  "\r\nf\r\ndata: {\"a\":1}\n\n\r\n8\r\ndata: \n\n\r\n"
+                                  "8\r\nxxxxxxxx\r\ne\r\ndata: [DONE]\n\n\r\n0\r\n\r\n");
+    assert_false(kv__server_conn_finished(c));
+    kv__server_conn_fake_free(c);
+    kv_buf_cleanup(&out);
+    kv_http_server_free(srv);
+}
+
 static void test_fake_expire(void **state)
 {
     struct kv_http_server_config cfg = {0};
@@ -1196,6 +1238,7 @@ int main(void)
         cmocka_unit_test(test_graceful_shutdown),
         cmocka_unit_test(test_fake_byte_by_byte),
         cmocka_unit_test(test_fake_expire),
+        cmocka_unit_test(test_sse_helpers),
         cmocka_unit_test(test_fuzz_corpus),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
