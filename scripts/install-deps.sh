@@ -11,6 +11,7 @@ PKGS=(
     python3 curl ca-certificates procps iproute2
     haproxy nginx-light wrk gnuplot-nox prometheus
 )
+command -v npm >/dev/null || PKGS+=(nodejs npm) # tests/deploy's validators (npm ci); else PATH's node
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then

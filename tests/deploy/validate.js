@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 // tests/deploy/validate.js - validate kvroute's deployment and monitoring assets offline.
 //
-// 1. Renders every overlay in deploy/kubernetes/overlays with render.js (or reads the rendered
-//    YAML given with --rendered OVERLAY=FILE, e.g. kubectl kustomize's output).
+// 1. Renders every overlay in deploy/kubernetes/overlays with render.js, or reads the rendered
+//    YAML given with --rendered OVERLAY=FILE (kubectl kustomize's or deploy.sh --dry-run's
+//    output) and checks it equals render.js' rendering.
 // 2. Validates every object against the Kubernetes API schemas (kubernetes-models, plus the
 //    Prometheus Operator and Gateway API CRD schemas), strictly: a field the schema does not
 //    declare is an error, as with kubectl's --validate=strict.
@@ -56,6 +57,13 @@ async function modelFor(apiVersion, kind) {
 
 function isPlain(v) {
   return v !== null && typeof v === "object" && !Array.isArray(v);
+}
+
+// v with every object's keys sorted: renderers order keys differently, content is what counts.
+function canon(v) {
+  if (Array.isArray(v)) return v.map(canon);
+  if (!isPlain(v)) return v;
+  return Object.fromEntries(Object.keys(v).sort().map((k) => [k, canon(v[k])]));
 }
 
 // Runs the model's compiled schema validator on a Proxy of the object that records which
@@ -238,21 +246,21 @@ function routerProblems(objs) {
   const cfg = parse(cm.data[file]);
   // Drain: preStop sleep + kvroute's drain must fit in the grace period, with 5 s to spare.
   const sleep = c.lifecycle?.preStop?.sleep?.seconds;
-  const drain = cfg.drain_timeout_ms / 1000;
-  if (!(sleep > 0) || !(drain > 0)) out.push("kvroute: preStop sleep and drain_timeout_ms needed");
+  const drain = cfg.server?.drain_timeout_ms / 1000;
+  if (!(sleep > 0) || !(drain > 0)) out.push("kvroute: preStop sleep and server.drain_timeout_ms needed");
   else if (pod.terminationGracePeriodSeconds < sleep + drain + 5) out.push(`kvroute: terminationGracePeriodSeconds ${pod.terminationGracePeriodSeconds} < preStop ${sleep} + drain ${drain} + 5`);
   // Backends by DNS: the headless Service's name and port.
   const [host, port] = String(cfg.backends?.dns).split(":");
   const svc = find(objs, "Service", host.split(".")[0]);
   if (svc?.spec.clusterIP !== "None" || !svc.spec.ports.some((p) => p.port === Number(port))) out.push(`kvroute: backends.dns ${cfg.backends?.dns} is not the headless Service and port`);
   const containerPort = c.ports.find((p) => p.name === "http")?.containerPort;
-  if (cfg.listen?.port !== containerPort) out.push(`kvroute: listen.port ${cfg.listen?.port} != containerPort ${containerPort}`);
+  if (cfg.server?.port !== containerPort) out.push(`kvroute: server.port ${cfg.server?.port} != containerPort ${containerPort}`);
   const profiles = cfg.scheduling?.schedulingProfiles ?? [];
   const plugins = new Set((cfg.scheduling?.plugins ?? []).map((p) => p.name ?? p.type));
   for (const ref of profiles.flatMap((p) => p.plugins)) {
     if (!plugins.has(ref.pluginRef)) out.push(`kvroute config: pluginRef ${ref.pluginRef} names no plugin`);
   }
-  if (profiles.length === 0) out.push("kvroute config: no schedulingProfiles");
+  if (!profiles.some((p) => p.name === "default")) out.push("kvroute config: no schedulingProfile named default");
   const pdb = objs.find((o) => o.kind === "PodDisruptionBudget" && selects(o.spec.selector.matchLabels, d.spec.template.metadata.labels));
   if (!pdb || !(pdb.spec.minAvailable >= 1)) out.push("kvroute: PodDisruptionBudget with minAvailable >= 1 needed");
   const route = find(objs, "HTTPRoute", "kvroute");
@@ -286,7 +294,7 @@ function prometheusRuleProblems(objsByOverlay) {
   if (readFileSync(PROMETHEUS_RULE, "utf8") !== generate()) out.push(`${PROMETHEUS_RULE} is stale: run node tests/deploy/gen-prometheusrule.js`);
   for (const [name, objs] of Object.entries(objsByOverlay)) {
     const pr = objs.find((o) => o.kind === "PrometheusRule");
-    if (JSON.stringify(pr?.spec) !== JSON.stringify({ groups: rules.groups })) out.push(`${name}: PrometheusRule spec differs from ${RULES_FILE}`);
+    if (JSON.stringify(canon(pr?.spec)) !== JSON.stringify(canon({ groups: rules.groups }))) out.push(`${name}: PrometheusRule spec differs from ${RULES_FILE}`);
   }
   return out;
 }
@@ -374,6 +382,14 @@ async function selfTest(objs) {
   return failures;
 }
 
+// Differences between two renderings: same objects in the same order, same content (key
+// order aside). Returns a list of problems.
+export function sameObjects(a, b) {
+  const id = (o) => `${o.kind}/${o.metadata?.name}`;
+  if (a.map(id).join(" ") !== b.map(id).join(" ")) return [`objects differ: [${a.map(id)}] vs [${b.map(id)}]`];
+  return a.flatMap((o, i) => (JSON.stringify(canon(o)) === JSON.stringify(canon(b[i])) ? [] : [`${id(o)} differs`]));
+}
+
 // --- main --------------------------------------------------------------------------------------
 
 function parseArgs(argv) {
@@ -415,6 +431,7 @@ async function main() {
       continue;
     }
     objsByOverlay[name] = objs;
+    if (rendered[name]) report(`${name}: ${rendered[name]} equals render.js output`, sameObjects(objs, render(dir)));
     const kust = parse(readFileSync(join(dir, "kustomization.yaml"), "utf8"));
     const schema = [];
     for (const o of objs) {
