@@ -13,6 +13,7 @@
 #include "base/mem.h"
 #include "base/time.h"
 #include "http/client.h"
+#include "metrics/promparse.h"
 #include "prefix/index.h"
 #include "router/backend.h"
 #include "router/daemon.h"
@@ -34,106 +35,70 @@ static const char *const fam_names[NFAM] = {
     [F_USAGE_OLD] = "vllm:gpu_cache_usage_perc", /* its name before vLLM 0.10.2 */
 };
 
-/* The value of label <key> inside the label block [p, end), as an unsigned integer; 0 if
- * absent or not a number. Label values are quoted; escapes cannot occur in numbers. */
-static uint64_t label_u64(const char *p, const char *end, const char *key)
-{
-    size_t klen = strlen(key);
+struct acc {
+    double sums[NFAM];
+    unsigned counts[NFAM];
+    struct kv_backend_stats *out;
+};
 
-    while (p < end) {
-        const char *eq = memchr(p, '=', (size_t)(end - p)), *q;
-        while (p < end && (*p == ' ' || *p == ','))
-            p++;
-        if (!eq || eq + 1 >= end || eq[1] != '"')
+static int family(const char *name, size_t len)
+{
+    for (int f = 0; f < NFAM; f++)
+        if (strlen(fam_names[f]) == len && memcmp(fam_names[f], name, len) == 0)
+            return f;
+    return -1;
+}
+
+static bool want(const char *name, size_t len, void *ud)
+{
+    (void)ud;
+    return family(name, len) >= 0;
+}
+
+/* A label value as an unsigned integer; 0 if it is not one (vLLM writes "None" when unset). */
+static uint64_t label_u64(const struct kv_promparse_sample *s, const char *key)
+{
+    char num[32];
+
+    for (size_t i = 0; i < s->nlabels; i++) {
+        const struct kv_promparse_label *l = &s->labels[i];
+        if (l->name_len != strlen(key) || memcmp(l->name, key, l->name_len) != 0)
+            continue;
+        if (l->value_len == 0 || l->value_len >= sizeof(num))
             return 0;
-        for (q = eq + 2; q < end && *q != '"'; q++)
-            if (*q == '\\')
-                q++;
-        if ((size_t)(eq - p) == klen && memcmp(p, key, klen) == 0) {
-            char num[32];
-            size_t n = (size_t)(q - (eq + 2));
-            if (n == 0 || n >= sizeof(num))
-                return 0;
-            memcpy(num, eq + 2, n);
-            num[n] = '\0';
-            return strtoull(num, NULL, 10);
-        }
-        p = q + 1;
+        memcpy(num, l->value, l->value_len);
+        num[l->value_len] = '\0';
+        return strspn(num, "0123456789") == l->value_len ? strtoull(num, NULL, 10) : 0;
     }
     return 0;
 }
 
-/* End of the label block starting at '{' <p> (quotes respected), or NULL. */
-static const char *labels_end(const char *p, const char *end)
+static int on_sample(const struct kv_promparse_sample *s, void *ud)
 {
-    bool quoted = false;
+    struct acc *a = ud;
+    int f = family(s->name, s->name_len);
 
-    for (p++; p < end; p++) {
-        if (quoted && *p == '\\')
-            p++;
-        else if (*p == '"')
-            quoted = !quoted;
-        else if (!quoted && *p == '}')
-            return p;
+    if (f < 0 || !isfinite(s->value))
+        return 0;
+    if (f == F_INFO) {
+        a->out->block_size = label_u64(s, "block_size");
+        a->out->gpu_blocks = label_u64(s, "num_gpu_blocks");
     }
-    return NULL;
-}
-
-/* One sample line [p, end): adds its value to <sums>, reads cache_config_info's labels. */
-static void parse_line(const char *p, const char *end, double *sums, unsigned *counts,
-                       struct kv_backend_stats *out)
-{
-    const char *name = p, *lb = NULL, *le = NULL;
-    size_t nlen;
-    char num[64];
-    double v;
-    int f;
-
-    while (p < end && *p != '{' && *p != ' ' && *p != '\t')
-        p++;
-    nlen = (size_t)(p - name);
-    for (f = 0; f < NFAM; f++)
-        if (strlen(fam_names[f]) == nlen && memcmp(fam_names[f], name, nlen) == 0)
-            break;
-    if (f == NFAM)
-        return;
-    if (p < end && *p == '{') {
-        lb = p + 1;
-        if (!(le = labels_end(p, end)))
-            return;
-        p = le + 1;
-    }
-    while (p < end && (*p == ' ' || *p == '\t'))
-        p++;
-    nlen = strcspn(p, " \t\r\n");
-    if (nlen == 0 || nlen >= sizeof(num) || p + nlen > end)
-        return;
-    memcpy(num, p, nlen);
-    num[nlen] = '\0';
-    v = strtod(num, NULL);
-    if (!isfinite(v))
-        return;
-    if (f == F_INFO && lb) {
-        out->block_size = label_u64(lb, le, "block_size");
-        out->gpu_blocks = label_u64(lb, le, "num_gpu_blocks");
-    }
-    sums[f] += v;
-    counts[f]++;
+    a->sums[f] += s->value;
+    a->counts[f]++;
+    return 0;
 }
 
 int kv_scrape_parse(const char *text, size_t len, struct kv_backend_stats *out)
 {
-    double sums[NFAM] = {0};
-    unsigned counts[NFAM] = {0};
-    const char *p = text, *end = text + len;
+    struct acc a;
+    const double *sums = a.sums;
+    const unsigned *counts = a.counts;
     int found = 0;
 
-    while (p < end) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p)), *le = nl ? nl : end;
-        if (*p != '#' && le > p)
-            parse_line(p, le, sums, counts, out);
-        p = le + 1;
-    }
+    memset(&a, 0, sizeof(a));
+    a.out = out;
+    kv_promparse_parse(text, len, on_sample, want, &a, NULL);
     for (int f = 0; f < NFAM; f++)
         found += counts[f] > 0;
     if (counts[F_WAITING])

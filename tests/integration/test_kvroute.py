@@ -326,6 +326,25 @@ def test_drain(ports):
     print("SIGTERM drain: in-flight stream completed (1500 tokens), exit 0")
 
 
+def test_dns(ports):
+    """--backends-dns: every address of the name is a backend, probed and routed to."""
+    port = kvtest.free_port()
+    p = kvtest.Proc([KVROUTE, "--host", H, "--port", str(port), "--backends-dns",
+                     "localhost:%d" % ports[0], "--dns-interval-ms", "200",
+                     "--health-interval-ms", "100"])
+    ROUTERS.append(p)
+    kvtest.wait_http(H, port, proc=p)
+    bs = backends_of(port)
+    v4 = [b for b in bs if b["name"] == "%s:%d" % (H, ports[0])]
+    assert v4 and v4[0]["source"] == "dns" and v4[0]["healthy"], bs
+    st, h, _ = kvtest.request(H, port, "POST", "/v1/completions",
+                              {"model": "m1", "prompt": "dns", "max_tokens": 2})
+    assert st == 200 and h["x-kvroute-backend"] == v4[0]["name"], h
+    p.signal(signal.SIGTERM)
+    assert p.wait(10) == 0
+    print("dns discovery: %s" % [b["name"] for b in bs])
+
+
 def can_connect(port):
     try:
         socket.create_connection((H, port), timeout=0.5).close()
@@ -410,6 +429,7 @@ def main():
     assert srouter.wait(10) == 0
     test_bad_input(rport)
     test_drain(ports)
+    test_dns(ports)
     test_retry_before_send(ports, sims)
     kvtest.wait_until(lambda: all(b["healthy"] for b in backends_of(rport)), 10, what="all up")
     victim = test_mid_stream_death(rport, ports, sims)

@@ -83,7 +83,7 @@ static void test_garbage(void **state)
         "vllm:num_requests_waiting{model_name=\"a\" 3\n",      /* unclosed labels */
         "vllm:num_requests_waiting{model_name=\"}\"} \n",      /* no value */
         "vllm:num_requests_waiting NaN\nvllm:num_requests_running +Inf\n",
-        "vllm:cache_config_info{block_size=16} 1\n",           /* unquoted: no labels read */
+        "vllm:cache_config_info{block_size=16} 1\n",           /* unquoted: malformed line */
         "# vllm:num_requests_waiting 5\n",
     };
     (void)state;
@@ -92,16 +92,24 @@ static void test_garbage(void **state)
         memset(&st, 0, sizeof(st));
         st.waiting = 9;
         int n = kv_scrape_parse(bad[i], strlen(bad[i]), &st);
-        if (i == 5) {
-            assert_int_equal(n, 1);
-            assert_int_equal(st.block_size, 0);
-            assert_false(st.scraped);
-            continue;
-        }
         assert_int_equal(n, 0);
         assert_false(st.scraped);
         assert_true(st.waiting == 9);
     }
+}
+
+static void test_info_labels(void **state)
+{
+    /* vLLM writes "None" for unset numbers: unknown, not 0-parsed garbage. */
+    static const char text[] =
+        "vllm:cache_config_info{block_size=\"32\",num_gpu_blocks=\"None\"} 1.0\n";
+    struct kv_backend_stats st;
+    (void)state;
+    memset(&st, 0, sizeof(st));
+    assert_int_equal(kv_scrape_parse(text, strlen(text), &st), 1);
+    assert_int_equal(st.block_size, 32);
+    assert_int_equal(st.gpu_blocks, 0);
+    assert_false(st.scraped); /* no gauge seen */
 }
 
 static void test_quoted_braces(void **state)
@@ -121,6 +129,7 @@ int main(void)
         cmocka_unit_test(test_vllm_text),
         cmocka_unit_test(test_sums_and_old_names),
         cmocka_unit_test(test_garbage),
+        cmocka_unit_test(test_info_labels),
         cmocka_unit_test(test_quoted_braces),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
