@@ -47,6 +47,7 @@ struct kv_index {
     uint32_t used;      /* pool entries handed out so far (the rest were never used) */
     uint32_t free_head; /* freed entries, linked through next[0] */
     uint32_t max_backends;
+    uint32_t hi_backend; /* 1 + the highest id ever recorded: bounds the global eviction scan */
     uint64_t epoch_ns;
 };
 
@@ -160,7 +161,7 @@ static void evict_global(struct kv_index *ix, uint32_t now)
 {
     for (;;) {
         uint32_t best = NIL, best_age = 0;
-        for (uint32_t b = 0; b < ix->max_backends; b++) {
+        for (uint32_t b = 0; b < ix->hi_backend; b++) {
             uint32_t t = ix->b[b].tail;
             if (t == NIL)
                 continue;
@@ -257,6 +258,8 @@ int kv_index_record(struct kv_index *ix, uint32_t b, const uint64_t *h, uint32_t
         return -EINVAL;
     n = KV_MIN(n, ix->b[b].capacity);
     n = KV_MIN(n, ix->max_entries);
+    if (n > 0)
+        ix->hi_backend = KV_MAX(ix->hi_backend, b + 1);
     now = stamp_of(ix, now_ns);
     /* Last block first, so block 0 ends up most recently used. */
     for (uint32_t k = n; k-- > 0;)

@@ -14,7 +14,8 @@
  * A fifth backend recording a block takes the slot of the entry's stalest holder. Per backend:
  * LRU head and tail, block count and capacity. The pool has a hard cap (max_entries): when it is
  * full, the globally stalest holding (the oldest of the backends' LRU tails) is dropped until an
- * entry frees. An entry is freed as soon as no backend holds it.
+ * entry frees (a scan of the backends ever recorded: ids are dense, as the daemon allocates
+ * them). An entry is freed as soon as no backend holds it.
  *
  * Invariants: a backend's count <= its capacity; its LRU list links exactly the slots naming it,
  * stamps non-increasing from head to tail; entries in use == map items <= max_entries.
