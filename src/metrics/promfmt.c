@@ -115,13 +115,34 @@ size_t kv_promfmt_repr(double v, char *out)
     return k + layout_repr(d, n, decpt, out + k);
 }
 
+/* Small integers, most of what /metrics holds (bucket counts, gauges): "<digits>.0". */
+static size_t small_integer(double v, char *out)
+{
+    char tmp[8];
+    long i = (long)v;
+    size_t n = 0, k = 0;
+
+    if (!(v > -1e6 && v < 1e6) || (double)i != v || i == 0)
+        return 0;
+    if (i < 0) {
+        out[k++] = '-';
+        i = -i;
+    }
+    for (; i > 0; i /= 10)
+        tmp[n++] = (char)('0' + i % 10);
+    while (n > 0)
+        out[k++] = tmp[--n];
+    memcpy(out + k, ".0", 3);
+    return k + 2;
+}
+
 size_t kv_promfmt_double(double v, char *out)
 {
     char d[24];
     int decpt;
     size_t n, k;
 
-    if ((k = special(v, out, 1)) > 0)
+    if ((k = special(v, out, 1)) > 0 || (k = small_integer(v, out)) > 0)
         return k;
     n = shortest_digits(fabs(v), d, &decpt);
     /* floatToGoString: a positive repr whose dot sits past index 6 becomes d.ddd "e+0" n. */
