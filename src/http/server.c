@@ -1259,7 +1259,7 @@ int kv_http_server_new(uv_loop_t *loop, const struct kv_http_server_config *cfg,
                        struct kv_http_server **out)
 {
     struct kv_http_server *srv;
-    int fd, port, r;
+    int fd = -1, port = 0, r;
 
     *out = NULL;
     r = open_listener(cfg->host ? cfg->host : "127.0.0.1", cfg->port, &fd, &port);
