@@ -10,27 +10,12 @@
 #include "base/buf.h"
 #include "base/err.h"
 #include "base/log.h"
+#include "base/mem.h"
 #include "bench/fetch.h"
 #include "bench/fleet.h"
+#include "metrics/promparse.h"
 
 #define START_TIMEOUT_MS 20000
-
-/* Sum of every sample of metric <name> (any labels) in Prometheus text <text>. */
-static double metric_sum(const char *text, const char *name)
-{
-    size_t len = strlen(name);
-    double sum = 0;
-
-    for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
-        const char *v;
-        if (strncmp(p, name, len) != 0 || (p[len] != '{' && p[len] != ' '))
-            continue;
-        v = p[len] == '{' ? strchr(p + len, '}') : p + len;
-        if (v)
-            sum += strtod(v + (*v == '}'), NULL);
-    }
-    return sum;
-}
 
 int kv_compare_scrape(const char *const *hosts, const int *ports, size_t n,
                       struct kv_report_backend *be)
@@ -46,12 +31,18 @@ int kv_compare_scrape(const char *const *hosts, const int *ports, size_t n,
             rc = rc < 0 ? rc : KV_EUPSTREAM;
             break;
         }
-        be[i].queries = metric_sum(b.data, "vllm:prefix_cache_queries_total");
-        be[i].hits = metric_sum(b.data, "vllm:prefix_cache_hits_total");
-        be[i].prompt_tokens = metric_sum(b.data, "vllm:prompt_tokens_total");
-        be[i].gen_tokens = metric_sum(b.data, "vllm:generation_tokens_total");
-        be[i].requests = metric_sum(b.data, "vllm:request_success_total");
-        be[i].preemptions = metric_sum(b.data, "vllm:num_preemptions_total");
+        struct kv_promparse_query q[] = {
+            {.name = "vllm:prefix_cache_queries_total"}, {.name = "vllm:prefix_cache_hits_total"},
+            {.name = "vllm:prompt_tokens_total"},        {.name = "vllm:generation_tokens_total"},
+            {.name = "vllm:request_success_total"},      {.name = "vllm:num_preemptions_total"},
+        };
+        kv_promparse_query(b.data, b.len, q, KV_ARRAY_LEN(q), NULL);
+        be[i].queries = q[0].sum;
+        be[i].hits = q[1].sum;
+        be[i].prompt_tokens = q[2].sum;
+        be[i].gen_tokens = q[3].sum;
+        be[i].requests = q[4].sum;
+        be[i].preemptions = q[5].sum;
     }
     kv_buf_cleanup(&b);
     return rc < 0 ? rc : 0;
