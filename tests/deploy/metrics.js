@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// tests/deploy/metrics.js - the metric names the monitoring assets may use: what kvroute and the
-// backends (vLLM, kvsim) export, as agreed with their authors. The deploy test rejects a rule or
+// tests/deploy/metrics.js - the metric names the monitoring assets may use: what kvroute
+// (src/router/rmetrics.h) and the backends (vLLM, kvsim) export. The deploy test rejects a rule or
 // dashboard expression naming anything else (a typo there fails silently in Prometheus); a later
 // test can check a live /metrics page against the same list.
 
@@ -20,6 +20,11 @@ export const KVROUTE_METRICS = [
   "kvroute_index_blocks", // {backend}
   "kvroute_backend_prefix_cache_hits_total", // {backend}
   "kvroute_backend_prefix_cache_queries_total", // {backend}
+  "kvroute_index_capacity_blocks", // {backend}
+  "kvroute_retries_total", // {reason}
+  "kvroute_backend_waiting_requests", // {backend}, scraped
+  "kvroute_backend_running_requests", // {backend}, scraped
+  "kvroute_backend_kv_cache_usage_ratio", // {backend}, scraped
   ...KVROUTE_HISTOGRAMS.flatMap((h) => [`${h}_bucket`, `${h}_sum`, `${h}_count`]),
 ];
 

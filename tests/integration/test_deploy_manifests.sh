@@ -215,5 +215,29 @@ else
     echo "note: kvroute not built in $BUILD_DIR: its --check-config of kvroute.yaml is skipped"
 fi
 
+# --- kvsim takes the backends' vLLM arguments ------------------------------------------------------
+KVSIM=""
+for c in "$BUILD_DIR/kvsim" "$BUILD_DIR/src/sim/kvsim"; do [ -x "$c" ] && KVSIM=$c; done
+if [ -n "$KVSIM" ]; then
+    # The kvsim overlay's container args, with host and port moved to a free loopback port.
+    mapfile -t SIM_ARGS < <(node --input-type=module -e '
+        import { render } from "./tests/deploy/render.js";
+        const d = render("deploy/kubernetes/overlays/kvsim").find((o) => o.kind === "Deployment" && o.metadata.name === "vllm");
+        for (const a of d.spec.template.spec.containers[0].args) console.log(a);')
+    SPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    "$KVSIM" "${SIM_ARGS[@]}" --host=127.0.0.1 --port="$SPORT" >"$TMP/kvsim.log" 2>&1 &
+    SIM=$!
+    PIDS+=("$SIM")
+    deadline=$((SECONDS + 20))
+    until curl -fsS -o /dev/null "http://127.0.0.1:$SPORT/health" 2>/dev/null || [ $SECONDS -ge $deadline ] || ! kill -0 "$SIM" 2>/dev/null; do sleep 0.1; done
+    if [ "${#SIM_ARGS[@]}" -ge 6 ] && curl -fsS "http://127.0.0.1:$SPORT/metrics" 2>/dev/null | grep -q '^vllm:prefix_cache_queries_total' \
+        && grep "non-default args" "$TMP/kvsim.log" | grep -q sha256_cbor_64bit; then
+        pass "kvsim runs with the Deployment's ${#SIM_ARGS[@]} vLLM arguments and logs its non-default args"
+    else fail "kvsim with the Deployment's arguments (${SIM_ARGS[*]})"; cat "$TMP/kvsim.log"; fi
+    kill "$SIM" 2>/dev/null
+else
+    echo "note: kvsim not built in $BUILD_DIR: the check of the Deployment's arguments is skipped"
+fi
+
 echo "test_deploy_manifests: $PASSED passed, $FAILED failed"
 [ "$FAILED" = 0 ]
