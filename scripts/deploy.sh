@@ -24,6 +24,8 @@ CREATE_NS=0
 VERIFY=1
 TIMEOUT=20m
 MODEL=meta-llama/Llama-3.2-1B
+PF_PID=""
+LPORT=""
 
 usage() {
     sed -n '4,10p' "$0" | sed 's/^# \{0,1\}//' >&2
@@ -124,39 +126,43 @@ wait_rollouts() {
     done
 }
 
-# Starts a port-forward to TARGET (e.g. svc/kvroute 8080) on a free local port; prints the port.
-# The caller kills $PF_PID.
+# Starts a port-forward to TARGET (e.g. svc/kvroute) PORT on a free local port: sets LPORT and
+# PF_PID (globals, not output: a $(...) subshell would lose the PID). stop_port_forward ends it.
 port_forward() {
-    local ns=$1 target=$2 port=$3 lport deadline
-    lport=$(( 20000 + RANDOM % 20000 ))
-    kubectl -n "$ns" port-forward "$target" "$lport:$port" >/dev/null 2>&1 &
+    local ns=$1 target=$2 port=$3 deadline
+    LPORT=$(( 20000 + RANDOM % 20000 ))
+    kubectl -n "$ns" port-forward "$target" "$LPORT:$port" >/dev/null 2>&1 &
     PF_PID=$!
     deadline=$(( SECONDS + 20 ))
-    until curl -s -o /dev/null "http://127.0.0.1:$lport/health"; do
-        [ $SECONDS -lt $deadline ] || { kill "$PF_PID" 2>/dev/null; die "port-forward to $target did not come up"; }
+    until curl -s -o /dev/null "http://127.0.0.1:$LPORT/health"; do
         kill -0 "$PF_PID" 2>/dev/null || die "port-forward to $target exited"
+        [ $SECONDS -lt $deadline ] || { stop_port_forward; die "port-forward to $target did not come up"; }
         sleep 0.5
     done
-    echo "$lport"
+}
+
+stop_port_forward() {
+    [ -z "$PF_PID" ] || kill "$PF_PID" 2>/dev/null || true
+    PF_PID=""
 }
 
 verify_backends() {
-    local ns=$1 pod lport
+    local ns=$1 pod
     echo "== non-default args (vLLM logs them at start)"
     for pod in $(kubectl -n "$ns" get pods -l app.kubernetes.io/name=vllm -o name); do
         echo "$pod: $(kubectl -n "$ns" logs "$pod" | grep -m1 'non-default args' || echo 'NOT FOUND')"
     done
     echo "== prefix-cache metrics"
     for pod in $(kubectl -n "$ns" get pods -l app.kubernetes.io/name=vllm -o name); do
-        lport=$(port_forward "$ns" "$pod" 8000)
+        port_forward "$ns" "$pod" 8000
         echo "$pod:"
-        curl -s "http://127.0.0.1:$lport/metrics" | grep -E '^vllm:(prefix_cache_(queries|hits)_total|cache_config_info)' | sed 's/^/  /'
-        kill "$PF_PID" 2>/dev/null || true
+        curl -s "http://127.0.0.1:$LPORT/metrics" | grep -E '^vllm:(prefix_cache_(queries|hits)_total|cache_config_info)' | sed 's/^/  /'
+        stop_port_forward
     done
 }
 
 verify_completion() {
-    local ns=$1 skipped=$2 entry=$3 port=$4 addr url body lport=""
+    local ns=$1 skipped=$2 entry=$3 port=$4 addr url body
     body="{\"model\": \"$MODEL\", \"prompt\": \"The capital of France is\", \"max_tokens\": 8}"
     addr=""
     case $skipped in *Gateway*) ;; *) addr=$(kubectl -n "$ns" get gateway kvroute -o jsonpath='{.status.addresses[0].value}' 2>/dev/null || true) ;; esac
@@ -164,13 +170,13 @@ verify_completion() {
         url="http://$addr/v1/completions"
         echo "== test completion through the Gateway ($url)"
     else
-        lport=$(port_forward "$ns" "svc/$entry" "$port")
-        url="http://127.0.0.1:$lport/v1/completions"
+        port_forward "$ns" "svc/$entry" "$port"
+        url="http://127.0.0.1:$LPORT/v1/completions"
         echo "== test completion through a port-forward to svc/$entry (the Gateway has no address)"
     fi
     curl -sS --max-time 120 "$url" -H 'Content-Type: application/json' -d "$body"
     echo
-    [ -z "$lport" ] || kill "$PF_PID" 2>/dev/null || true
+    stop_port_forward
 }
 
 main() {
@@ -195,7 +201,7 @@ main() {
     fi
     # Global, not local: the EXIT trap runs after main has returned.
     RENDERED=$(mktemp --suffix=.yaml)
-    trap 'rm -f "$RENDERED"' EXIT
+    trap 'stop_port_forward; rm -f "$RENDERED"' EXIT
     local file=$RENDERED
     render "$dir" >"$file"
     ns=$(sed -n 's/^  namespace: //p' "$file" | sort -u | head -n1)

@@ -70,6 +70,42 @@ for r in $renderers; do
 done
 check "deploy.sh rejects an unknown overlay" bash -c '! scripts/deploy.sh --dry-run no-such-overlay'
 
+# Stand-ins for kvsim and kvroute: /health, and /metrics whose prefix-cache counters keep a 3:4
+# hit ratio, so Prometheus' hit rate must come out at exactly 0.75. POST answers a completion.
+FAKE=$TMP/fakebuild
+mkdir -p "$FAKE"
+cat >"$FAKE/kvsim" <<'EOF'
+#!/usr/bin/env python3
+import http.server, os, sys, time
+port = int(sys.argv[sys.argv.index("--port") + 1])
+start = time.monotonic()
+router = os.path.basename(sys.argv[0]) == "kvroute"
+class H(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *a): pass
+    def do_GET(self):
+        k = int((time.monotonic() - start) * 10)
+        if self.path == "/health":
+            body = "ok\n"
+        elif self.path == "/metrics" and router:
+            body = 'kvroute_backend_up{backend="b1"} 1\nkvroute_backend_inflight_requests{backend="b1"} 0\n'
+        elif self.path == "/metrics":
+            body = ('vllm:prefix_cache_hits_total{model_name="m",engine="0"} %d\n'
+                    'vllm:prefix_cache_queries_total{model_name="m",engine="0"} %d\n' % (3 * k, 4 * k))
+        else:
+            self.send_response(404); self.end_headers(); return
+        self.send_response(200); self.send_header("Content-Type", "text/plain"); self.end_headers()
+        self.wfile.write(body.encode())
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        body = b'{"object": "text_completion", "choices": [{"text": " Paris"}]}'
+        self.send_response(200); self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body))); self.end_headers()
+        self.wfile.write(body)
+http.server.HTTPServer(("127.0.0.1", port), H).serve_forever()
+EOF
+chmod +x "$FAKE/kvsim"
+cp "$FAKE/kvsim" "$FAKE/kvroute"
+
 # --- deploy.sh against a stub kubectl ------------------------------------------------------------
 STUB=$TMP/stub
 mkdir -p "$STUB/bin"
@@ -86,6 +122,13 @@ case $args in
     *" get crd "*) for c in ${STUB_CRDS:-}; do [[ $args == *" $c "* ]] && exit 0; done; exit 1 ;;
     *" apply -f "*) cp "${@: -1}" "$STUB_DIR/applied.yaml" ;;
     *" rollout status "*) echo "rolled out" ;;
+    *" get pods -l app.kubernetes.io/name=vllm -o name "*) printf 'pod/vllm-a\npod/vllm-b\n' ;;
+    *" logs pod/"*) echo "INFO non-default args: {'model': 'meta-llama/Llama-3.2-1B', 'block_size': 16}" ;;
+    *" get gateway kvroute "*) ;; # no address yet: verification port-forwards to the Service
+    *" port-forward "*)
+        for a in "$@"; do [[ $a == *:* ]] && lport=${a%%:*}; done
+        echo "pf $$" >>"$STUB_DIR/pids"
+        exec "$STUB_FAKE" --port "$lport" ;;
     *) echo "stub kubectl: unexpected: $*" >&2; exit 1 ;;
 esac
 EOF
@@ -96,7 +139,7 @@ stub_deploy() {
     shift
     mkdir -p "$dir"
     : >"$dir/calls"
-    env STUB_DIR="$dir" PATH="$STUB/bin:$PATH" DEPLOY_RENDERER=builtin "$@"
+    env STUB_DIR="$dir" STUB_FAKE="$FAKE/kvsim" PATH="$STUB/bin:$PATH" DEPLOY_RENDERER=builtin "$@"
 }
 stub_deploy nons STUB_NS=0 scripts/deploy.sh --no-verify vllm >"$TMP/nons.out" 2>&1
 if grep -q "kubectl create namespace kvroute" "$TMP/nons.out" && ! grep -q apply "$STUB/nons/calls"; then
@@ -121,6 +164,18 @@ if stub_deploy nocrd STUB_NS=0 scripts/deploy.sh --no-verify --create-namespace 
     pass "deploy.sh kvsim: creates the namespace, needs no Secret, leaves out objects of missing CRDs"
 else fail "deploy.sh kvsim without CRDs"; cat "$TMP/nocrd.out" "$STUB/nocrd/calls"; fi
 
+# Verification: logs, metrics and a completion through port-forwards (the stub serves the fake).
+if stub_deploy verify STUB_NS=1 STUB_SECRET=1 STUB_CRDS="$ALL_CRDS" scripts/deploy.sh vllm >"$TMP/verify.out" 2>&1 \
+    && [ "$(grep -c "non-default args: {'model'" "$TMP/verify.out")" = 2 ] \
+    && [ "$(grep -c '^  vllm:prefix_cache_queries_total' "$TMP/verify.out")" = 2 ] \
+    && grep -q 'port-forward svc/kvroute' "$STUB/verify/calls" && grep -q '"text": " Paris"' "$TMP/verify.out" \
+    && [ "$(wc -l <"$STUB/verify/pids")" = 3 ]; then
+    left=""
+    for p in $(awk '{print $2}' "$STUB/verify/pids"); do kill -0 "$p" 2>/dev/null && left="$left $p"; done
+    if [ -z "$left" ]; then pass "deploy.sh verification: args in 2 pod logs, their prefix-cache metrics, a completion via svc/kvroute; port-forwards stopped"
+    else fail "deploy.sh verification left port-forwards running:$left"; kill $left; fi
+else fail "deploy.sh verification"; cat "$TMP/verify.out" "$STUB/verify/calls"; fi
+
 # --- Prometheus rules, config, dashboard expressions --------------------------------------------
 check "promtool check rules" promtool check rules deploy/monitoring/rules/kvroute.rules.yml
 check "promtool check config deploy/monitoring/prometheus.yml" promtool check config deploy/monitoring/prometheus.yml
@@ -137,35 +192,6 @@ if promtool check config "$TMP/mon/prometheus.yml" >"$TMP/mon.out" 2>&1 \
     pass "local-fleet.sh --render-config: valid config, 3 backend targets and the router"
 else fail "local-fleet.sh --render-config"; cat "$TMP/mon.out"; fi
 
-# Stand-ins for kvsim and kvroute: /health, and /metrics whose prefix-cache counters keep a 3:4
-# hit ratio, so Prometheus' hit rate must come out at exactly 0.75.
-FAKE=$TMP/fakebuild
-mkdir -p "$FAKE"
-cat >"$FAKE/kvsim" <<'EOF'
-#!/usr/bin/env python3
-import http.server, os, sys, time
-port = int(sys.argv[sys.argv.index("--port") + 1])
-start = time.monotonic()
-router = os.path.basename(sys.argv[0]) == "kvroute"
-class H(http.server.BaseHTTPRequestHandler):
-    def log_message(self, *a): pass
-    def do_GET(self):
-        k = int((time.monotonic() - start) * 10)
-        if self.path == "/health":
-            body = "ok\n"
-        elif self.path == "/metrics" and router:
-            body = 'kvroute_backend_up{backend="b1"} 1\nkvroute_backend_inflight_requests{backend="b1"} 0\n'
-        elif self.path == "/metrics":
-            body = ('vllm:prefix_cache_hits_total{model_name="m",engine="0"} %d\n'
-                    'vllm:prefix_cache_queries_total{model_name="m",engine="0"} %d\n' % (3 * k, 4 * k))
-        else:
-            self.send_response(404); self.end_headers(); return
-        self.send_response(200); self.send_header("Content-Type", "text/plain"); self.end_headers()
-        self.wfile.write(body.encode())
-http.server.HTTPServer(("127.0.0.1", port), H).serve_forever()
-EOF
-chmod +x "$FAKE/kvsim"
-cp "$FAKE/kvsim" "$FAKE/kvroute"
 scripts/local-fleet.sh -n 2 --build-dir "$FAKE" >"$TMP/fleet.out" 2>"$TMP/fleet.err" &
 FLEET=$!
 PIDS+=("$FLEET")
