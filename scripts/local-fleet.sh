@@ -32,7 +32,7 @@ WORK=""
 
 log() { echo "local-fleet: $*" >&2; }
 die() { log "error: $*"; exit 1; }
-usage() { sed -n '6,16p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '7,14p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 # Prints COUNT free loopback ports (all bound at once, so they differ).
 free_ports() {
