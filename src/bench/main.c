@@ -314,11 +314,11 @@ static const char *find_program(const char *given, const char *subdir, const cha
         self[n] = '\0';
         if ((slash = strrchr(self, '/')) != NULL) {
             *slash = '\0';
-            snprintf(buf, cap, "%s/../%s/%s", self, subdir, name);
-            if (access(buf, X_OK) == 0)
+            /* A truncated path is skipped, not tried. */
+            if ((size_t)snprintf(buf, cap, "%s/../%s/%s", self, subdir, name) < cap &&
+                access(buf, X_OK) == 0)
                 return buf;
-            snprintf(buf, cap, "%s/%s", self, name);
-            if (access(buf, X_OK) == 0)
+            if ((size_t)snprintf(buf, cap, "%s/%s", self, name) < cap && access(buf, X_OK) == 0)
                 return buf;
         }
     }

@@ -317,16 +317,25 @@ static double evict_cost(const struct kv_policy_ctx *c, uint32_t id, uint32_t fr
     return c->cfg->evict_weight * evicted * c->cfg->block_tokens * factor;
 }
 
+static double mean_work(const struct kv_policy_ctx *c)
+{
+    double sum = 0;
+
+    for (uint32_t k = 0; k < c->ncand; k++)
+        sum += cb(c, k)->work;
+    return sum / c->ncand;
+}
+
 static uint32_t pick_cache_aware(struct kv_policy_ctx *c)
 {
-    static const char *const cols[] = {"queued", "uncached", "evict"};
+    static const char *const cols[] = {"queued", "uncached", "balance", "evict"};
     const struct kv_sched_config *cfg = c->cfg;
     double u = fmin(fmax(c->util, 0.0), cfg->util_cap), load_w = 1.0 / (1.0 - u);
-    double tokens = effective_tokens(c), typical = 0;
+    double tokens = effective_tokens(c), typical = 0, mean = mean_work(c);
     bool evict = c->index && cfg->evict_weight > 0;
 
-    set_cols(c, true, 3, cols);
-    c->weights[1] = load_w;
+    set_cols(c, true, 4, cols);
+    c->weights[1] = c->weights[2] = load_w;
     if (evict)
         typical = typical_tail_age(c);
     for (uint32_t k = 0; k < c->ncand; k++) {
@@ -336,8 +345,9 @@ static uint32_t pick_cache_aware(struct kv_policy_ctx *c)
         *val(c, k, 0) = (double)b->inflight_prefill + cfg->decode_cost * b->inflight +
                         cfg->waiting_cost * foreign;
         *val(c, k, 1) = fmax(0.0, tokens - (double)m * cfg->block_tokens);
-        *val(c, k, 2) = evict ? evict_cost(c, b->id, c->req->nblocks - m, typical) : 0;
-        c->total[k] = *val(c, k, 0) + load_w * *val(c, k, 1) + *val(c, k, 2);
+        *val(c, k, 2) = cfg->balance_weight * fmax(0.0, b->work - mean);
+        *val(c, k, 3) = evict ? evict_cost(c, b->id, c->req->nblocks - m, typical) : 0;
+        c->total[k] = *val(c, k, 0) + load_w * (*val(c, k, 1) + *val(c, k, 2)) + *val(c, k, 3);
     }
     if (cfg->work_guard)
         work_guard(c, tokens + cfg->decode_token_cost * c->req->max_tokens);

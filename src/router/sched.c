@@ -80,7 +80,8 @@ void kv_sched_config_default(struct kv_sched_config *cfg)
     cfg->work_guard = false;
     cfg->guard_ratio = 1.10;
     cfg->guard_services = 3;
-    cfg->decode_token_cost = 1;
+    cfg->decode_token_cost = 2;
+    cfg->balance_weight = 1;
 }
 
 static int errf(char *err, size_t errlen, const char *what)
@@ -116,6 +117,7 @@ int kv_sched_config_check(const struct kv_sched_config *c, char *err, size_t err
         return errf(err, errlen, "sglang: threshold in [0, 1], abs >= 0, rel >= 1");
     if (!(c->decode_cost >= 0) || !(c->waiting_cost >= 0) || !(c->evict_weight >= 0) ||
         !(c->guard_ratio >= 1) || !(c->guard_services >= 0) || !(c->decode_token_cost >= 0) ||
+        !(c->balance_weight >= 0) || !isfinite(c->balance_weight) ||
         !(c->util_fixed < 1) || c->util_tau_ns == 0)
         return errf(err, errlen, "cache-aware: a cost parameter is out of range");
     return 0;

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* tests/unit/test_router_policy.c - every policy on crafted backend states, through the
  * scheduler with a real prefix index and session table: cache-aware (prefix vs queue, cold
- * spread, utilization weighting, eviction awareness, work guard), sglang thresholds, chwbl's
- * bound, round-robin order, least-load, session, and llm-d's weighted profile. */
+ * spread, utilization weighting, eviction awareness, work guard, balance), sglang thresholds,
+ * chwbl's bound, round-robin order, least-load, session, and llm-d's weighted profile. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -202,8 +202,8 @@ static void test_cache_aware_eviction_aware(void **state)
     f->req.prompt_tokens = 80;
     for (int i = 0; i < 20; i++)
         assert_int_equal(pick(f), 0);
-    assert_true(fabs(col(f, 0, 2) - 80 * exp(-100.0 / typical)) < 1e-9);
-    assert_true(fabs(col(f, 1, 2) - 80 * exp(-1.0 / typical)) < 1e-9);
+    assert_true(fabs(col(f, 0, 3) - 80 * exp(-100.0 / typical)) < 1e-9);
+    assert_true(fabs(col(f, 1, 3) - 80 * exp(-1.0 / typical)) < 1e-9);
     /* Off: a tie, broken at random. */
     f->cfg.evict_weight = 0;
     fx_sched(f);
@@ -216,7 +216,7 @@ static void test_cache_aware_eviction_aware(void **state)
     fx_sched(f);
     kv_index_set_capacity(f->ix, 1, 100);
     assert_int_equal(pick(f), 1);
-    assert_true(col(f, 1, 2) == 0);
+    assert_true(col(f, 1, 3) == 0);
     fx_free(f);
 }
 
@@ -230,6 +230,7 @@ static void test_cache_aware_work_guard(void **state)
     f->req.prompt_tokens = 1000;
     f->bk[0].work = 10000;
     f->bk[1].work = f->bk[2].work = f->bk[3].work = 1000;
+    f->cfg.balance_weight = 0; /* the guard alone */
     fx_sched(f);
     assert_int_equal(pick(f), 0);
     assert_null(f->ex.b[0].filtered);
@@ -244,6 +245,47 @@ static void test_cache_aware_work_guard(void **state)
     /* Everyone above it (impossible with a mean, but with one candidate): guard lifted. */
     f->bk[1].healthy = f->bk[2].healthy = f->bk[3].healthy = false;
     f->bk[0].work = 1e9;
+    assert_int_equal(pick(f), 0);
+    fx_free(f);
+}
+
+/* The collapse trap: a shared head makes the backend holding it the best match for every new
+ * session; the balance term lets it run ahead of the mean work by at most about one hit. */
+static void test_cache_aware_balance(void **state)
+{
+    struct fx *f = fx_new(KV_SCHED_CACHE_AWARE, 100000);
+    (void)state;
+    kv_index_record(f->ix, 0, f->chain, 60, 1 * S); /* the head: 960 of 1,000 tokens */
+    f->req.nblocks = 62;
+    f->req.prompt_tokens = 1000;
+    f->bk[0].work = 1000;
+    fx_sched(f);
+    /* mean 250: b0 costs 40 + (1000 - 250) = 790 < 1000 elsewhere. */
+    assert_int_equal(pick(f), 0);
+    assert_true(col(f, 0, 1) == 40);
+    assert_true(col(f, 0, 2) == 750);
+    assert_true(f->ex.b[0].total == 790);
+    assert_true(col(f, 1, 2) == 0);
+    /* mean 500: 40 + 1500 > 1000: a backend behind takes the new session. */
+    f->bk[0].work = 2000;
+    assert_int_not_equal(pick(f), 0);
+    assert_true(f->ex.b[0].total == 1540);
+    /* A long history (8,000 tokens, all cached on b0) stays home though b0 is ahead. */
+    kv_index_record(f->ix, 0, f->chain, 500, 2 * S);
+    f->req.nblocks = 500;
+    f->req.prompt_tokens = 8000;
+    assert_int_equal(pick(f), 0);
+    /* The trade does not drift with load: both terms are weighted by 1 / (1 - u). */
+    f->cfg.util_fixed = 0.5;
+    f->req.nblocks = 62;
+    f->req.prompt_tokens = 1000;
+    fx_sched(f);
+    assert_int_not_equal(pick(f), 0);
+    assert_true(f->ex.b[0].total == 2 * (8 + 1500)); /* all 62 blocks held now */
+    assert_true(f->ex.weights[2] == 2);
+    /* Off: the head wins again. */
+    f->cfg.balance_weight = 0;
+    fx_sched(f);
     assert_int_equal(pick(f), 0);
     fx_free(f);
 }
@@ -451,6 +493,7 @@ int main(void)
         cmocka_unit_test(test_cache_aware_utilization),
         cmocka_unit_test(test_cache_aware_eviction_aware),
         cmocka_unit_test(test_cache_aware_work_guard),
+        cmocka_unit_test(test_cache_aware_balance),
         cmocka_unit_test(test_sglang),
         cmocka_unit_test(test_chwbl),
         cmocka_unit_test(test_round_robin),

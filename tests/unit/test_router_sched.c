@@ -111,7 +111,7 @@ static void test_pick_then_commit(void **state)
     assert_int_equal(res.session_backend, -1);
     assert_int_equal(res.matched, 0);
     assert_int_equal(res.uncached_tokens, 170);
-    assert_true(res.work == 170 + 50);
+    assert_true(res.work == 170 + 2 * 50); /* decode_token_cost 2 */
     kv_sched_commit(s, &req, bk, 2, &res);
     assert_int_equal(kv_index_blocks(ix, 1), 10);
     assert_int_equal(kv_session_get(ss, "u1", 2, 5 * S), 1);
@@ -163,13 +163,15 @@ static void test_explain_json(void **state)
         "\"blocks\":2,\"prompt_tokens\":40,\"best_matched\":2,\"util\":0.5,"
         "\"session_backend\":null,\"objective\":\"min\",\"columns\":["
         "{\"name\":\"queued\",\"weight\":1},{\"name\":\"uncached\",\"weight\":2},"
-        "{\"name\":\"evict\",\"weight\":1}],\"backends\":["
+        "{\"name\":\"balance\",\"weight\":2},{\"name\":\"evict\",\"weight\":1}],"
+        "\"backends\":["
         "{\"id\":0,\"name\":\"b0\",\"filtered\":null,\"matched\":2,"
-        "\"scores\":{\"queued\":26,\"uncached\":8,\"evict\":0},\"total\":42},"
+        "\"scores\":{\"queued\":26,\"uncached\":8,\"balance\":0,\"evict\":0},\"total\":42},"
         "{\"id\":1,\"name\":\"b1\",\"filtered\":null,\"matched\":0,"
-        "\"scores\":{\"queued\":0,\"uncached\":40,\"evict\":0},\"total\":80},"
+        "\"scores\":{\"queued\":0,\"uncached\":40,\"balance\":0,\"evict\":0},\"total\":80},"
         "{\"id\":2,\"name\":\"b\\\"2\",\"filtered\":\"unhealthy\",\"matched\":0,"
-        "\"scores\":{\"queued\":null,\"uncached\":null,\"evict\":null},\"total\":null}]}");
+        "\"scores\":{\"queued\":null,\"uncached\":null,\"balance\":null,\"evict\":null},"
+        "\"total\":null}]}");
     kv_buf_cleanup(&out);
     kv_buf_init(&out, 100);
     assert_int_equal(kv_sched_explain_json(&ex, &out), KV_ETOOBIG);
@@ -218,6 +220,7 @@ static void test_config(void **state)
     (void)state;
     kv_sched_config_default(&cfg);
     assert_int_equal(cfg.policy, KV_SCHED_CACHE_AWARE);
+    assert_true(cfg.balance_weight == 1 && cfg.decode_token_cost == 2);
     assert_int_equal(kv_sched_config_check(&cfg, err, sizeof(err)), 0);
     for (int i = 0; i < KV_SCHED_NPOLICIES; i++) {
         assert_int_equal(kv_sched_policy_parse(kv_sched_policy_name((enum kv_sched_policy)i), &p),
@@ -232,6 +235,11 @@ static void test_config(void **state)
     assert_null(kv_sched_new(&cfg, NULL, NULL, 4));
     kv_sched_config_default(&cfg);
     cfg.util_cap = 1;
+    assert_int_equal(kv_sched_config_check(&cfg, err, sizeof(err)), KV_ECONFIG);
+    kv_sched_config_default(&cfg);
+    cfg.balance_weight = -1;
+    assert_int_equal(kv_sched_config_check(&cfg, err, sizeof(err)), KV_ECONFIG);
+    cfg.balance_weight = INFINITY;
     assert_int_equal(kv_sched_config_check(&cfg, err, sizeof(err)), KV_ECONFIG);
     kv_sched_config_default(&cfg);
     cfg.policy = KV_SCHED_PREFIX;
