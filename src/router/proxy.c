@@ -56,6 +56,7 @@ struct kv_proxy {
     uint32_t matched;
     int status;
     char ctype[128];
+    size_t clen;               /* GATHER: the announced Content-Length */
     struct kv_buf body;        /* GATHER */
     uint64_t start_ns;
     char last_error[96];
@@ -326,9 +327,22 @@ static int on_head(struct kv_http_call *call, int status, const struct kv_http_h
     cl = header_value(headers, count, "content-length");
     if (cl && strtoull(cl, NULL, 10) <= GATHER_MAX) {
         p->state = P_GATHER;
+        p->clen = strtoull(cl, NULL, 10);
         return 0;
     }
     return begin_stream(p) < 0 ? 1 : 0;
+}
+
+/* Answers the gathered body <data> whole, with a Content-Length. */
+static void respond_whole(struct kv_proxy *p, const char *data, size_t len)
+{
+    char code[16], match[48];
+    const char *hdrs[] = {"x-kvroute-backend", p->b->name, "x-kvroute-prefix-match", match, NULL};
+
+    snprintf(code, sizeof(code), "%d", p->status);
+    snprintf(match, sizeof(match), "%u/%llu", p->matched, (unsigned long long)p->total_blocks);
+    kv_http_respond(p->req, p->status, p->ctype, hdrs, data, len);
+    client_done(p, p->b->name, code);
 }
 
 static int on_body(struct kv_http_call *call, const char *buf, size_t len, void *data)
@@ -338,6 +352,12 @@ static int on_body(struct kv_http_call *call, const char *buf, size_t len, void 
     if (!p->req)
         return 1;
     if (p->state == P_GATHER) {
+        /* The usual case: the whole body in one piece, framing complete. Answer from the
+         * backend's buffer, no copy; on_done then only cleans up. */
+        if (p->body.len == 0 && len == p->clen) {
+            respond_whole(p, buf, len);
+            return 0;
+        }
         if (kv_buf_append(&p->body, buf, len) == 0)
             return 0;
         /* Longer than announced: stream what we have and go on streaming. */
@@ -356,18 +376,14 @@ static int on_body(struct kv_http_call *call, const char *buf, size_t len, void 
 
 static void finish_ok(struct kv_proxy *p)
 {
-    char code[16], match[48];
-    const char *hdrs[] = {"x-kvroute-backend", p->b->name, "x-kvroute-prefix-match", match, NULL};
+    char code[16];
 
-    snprintf(code, sizeof(code), "%d", p->status);
     if (p->state == P_GATHER) {
-        snprintf(match, sizeof(match), "%u/%llu", p->matched,
-                 (unsigned long long)p->total_blocks);
-        kv_http_respond(p->req, p->status, p->ctype, hdrs, p->body.data ? p->body.data : "",
-                        p->body.len);
-    } else {
-        kv_http_stream_end(p->req);
+        respond_whole(p, p->body.data ? p->body.data : "", p->body.len);
+        return;
     }
+    snprintf(code, sizeof(code), "%d", p->status);
+    kv_http_stream_end(p->req);
     client_done(p, p->b->name, code);
 }
 
