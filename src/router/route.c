@@ -49,6 +49,7 @@ static const struct param_map param_maps[] = {
     PM("cache-aware-scorer", "guardRatio", guard_ratio),
     PM("cache-aware-scorer", "guardServices", guard_services),
     PM("cache-aware-scorer", "decodeTokenCost", decode_token_cost),
+    PM("cache-aware-scorer", "balanceWeight", balance_weight),
 };
 
 static void apply_params(const struct kv_config *cfg, struct kv_sched_config *out)
