@@ -302,26 +302,10 @@ static void stream_write(struct kv_api *a, struct sreq *s)
     s->busy = false;
 }
 
-static void observe_finish(struct kv_api *a, const struct sreq *s, const struct kv_engine_event *e)
-{
-    struct kv_vllmmetrics_done d = {
-        .finish = (int)e->finish,
-        .prompt_tokens = e->num_prompt,
-        .generation_tokens = e->num_output,
-        .max_tokens = s->max_tokens,
-        .e2e = e->finish_time - e->arrival,
-        .queue = e->first_scheduled - e->arrival,
-        .prefill = e->first_token_time - e->first_scheduled,
-        .decode = e->finish_time - e->first_token_time,
-        .inference = e->finish_time - e->first_scheduled,
-    };
-    kv_vllmmetrics_finished(&a->metrics, &d);
-}
-
 static void finish_request(struct kv_api *a, struct sreq *s, const struct kv_engine_event *e)
 {
     s->ereq = NULL;
-    observe_finish(a, s, e);
+    kv_vllmmetrics_finished(&a->metrics, e, s->max_tokens);
     kv_http_req_set_callbacks(s->http, NULL, NULL, NULL);
     if (!s->stream) {
         full_response(a, s, e->finish, e->num_cached);
@@ -349,11 +333,7 @@ static void on_token(struct kv_api *a, struct sreq *s, const struct kv_engine_ev
     const char *w = kv_tokenizer_decode(e->token, &len);
 
     s->generated = e->num_output;
-    kv_vllmmetrics_generated(&a->metrics, 1);
-    if (e->first_token)
-        kv_vllmmetrics_first_token(&a->metrics, e->num_prompt, e->first_token_time - e->arrival);
-    else
-        kv_vllmmetrics_token(&a->metrics, a->clock - s->last_token);
+    kv_vllmmetrics_token(&a->metrics, e, a->clock - s->last_token);
     s->last_token = a->clock;
     if (!s->stream) {
         kv_buf_append(&s->text, w, len);
@@ -371,12 +351,10 @@ static void on_token(struct kv_api *a, struct sreq *s, const struct kv_engine_ev
 
 static void dispatch(struct kv_api *a, const struct kv_engine_event *ev, size_t n)
 {
-    uint64_t iter_tokens = 0;
-
+    kv_vllmmetrics_step(&a->metrics, ev, n);
     for (size_t i = 0; i < n; i++) {
         struct sreq *s = ev[i].user;
 
-        iter_tokens += 1 + (ev[i].first_token ? ev[i].num_prompt : 0);
         if (ev[i].finish != KV_ENGINE_RUNNING)
             s->ereq = NULL; /* the engine freed it: a close from inside a write must not abort */
         if (ev[i].has_token)
@@ -388,8 +366,6 @@ static void dispatch(struct kv_api *a, const struct kv_engine_event *ev, size_t 
         if (ev[i].finish != KV_ENGINE_RUNNING)
             finish_request(a, s, &ev[i]);
     }
-    if (n > 0)
-        kv_vllmmetrics_iteration(&a->metrics, iter_tokens);
     maybe_done(a);
 }
 
@@ -657,7 +633,13 @@ int kv_api_new(uv_loop_t *loop, const struct kv_api_config *c, struct kv_api **o
         return -EINVAL;
     }
     a->loop = loop;
+    if (kv_vllmmetrics_init(&a->metrics, c->served[0], c->engine.max_model_len, c->cache_labels,
+                            NULL) < 0) {
+        free(a);
+        return -EINVAL; /* malformed cache_labels: a bad config */
+    }
     if ((rc = kv_engine_new(&c->engine, &a->engine)) < 0) {
+        kv_vllmmetrics_cleanup(&a->metrics);
         free(a);
         return rc;
     }
@@ -670,8 +652,6 @@ int kv_api_new(uv_loop_t *loop, const struct kv_api_config *c, struct kv_api **o
     kv_rand_seed(&a->rng, seed);
     kv_request_init(&a->parser, NULL);
     kv_buf_init(&a->out, OUT_MAX);
-    kv_vllmmetrics_init(&a->metrics, a->served[0], c->engine.max_model_len,
-                        c->cache_labels ? c->cache_labels : "");
     uv_timer_init(loop, &a->step_timer);
     if ((rc = kv_http_server_new(loop, &sc, &a->srv)) < 0) {
         a->srv = NULL;
@@ -730,6 +710,7 @@ void kv_api_free(struct kv_api *a)
     if (a == NULL)
         return;
     kv_engine_free(a->engine);
+    kv_vllmmetrics_cleanup(&a->metrics);
     kv_request_cleanup(&a->parser);
     kv_buf_cleanup(&a->out);
     free(a->tok);

@@ -1,18 +1,29 @@
 /* SPDX-License-Identifier: MIT */
-/* src/sim/vllmmetrics.h - kvsim's /metrics: vLLM v0.10.0's v1 Prometheus metrics, same names,
- * labels, buckets and text layout.
+/* src/sim/vllmmetrics.h - kvsim's /metrics: engine events mapped onto vLLM v0.10.0's metric
+ * families, kept in a src/metrics registry.
  *
- * Follows vllm/v1/metrics/loggers.py (PrometheusStatLogger) as served by prometheus_client:
- * metrics in registration order, labels sorted by name (engine, [finished_reason | le],
- * model_name), counters as <name>_total plus <name>_created, histograms as _bucket/_count/_sum/
- * _created, values in client_python's floatToGoString form ("1.0", "1.764e+09"). Both the
- * deprecated (vllm:gpu_cache_usage_perc, vllm:gpu_prefix_cache_*) and the 0.9.2+ names
- * (vllm:kv_cache_usage_perc, vllm:prefix_cache_*) are served, as v0.10.0 does.
- * Gauges and the prefix-cache counters are read from the engine at render time; the rest is
- * fed by the API layer through the observe functions. Times are model seconds (see api.h).
+ * The families, help texts, buckets and labels are metrics/vllmdefs.h's (registered in vLLM's
+ * order with kv_vllmdefs_register() for the first served model name and engine "0"), rendered
+ * by metrics/registry.h as prometheus_client does, _created series included. This file only
+ * decides what feeds each metric, as vLLM v0.10.0's output processor and PrometheusStatLogger
+ * do (vllm/v1/metrics/loggers.py, stats.py):
+ *  - per generated token: vllm:generation_tokens; the first token adds the prompt to
+ *    vllm:prompt_tokens and observes TTFT (arrival to first token), a later one observes the
+ *    inter-token gap in vllm:time_per_output_token_seconds;
+ *  - per engine step with events: vllm:iteration_tokens_total gets the step's prompt tokens of
+ *    requests that got their first token plus one a token;
+ *  - per finished request: vllm:request_success{finished_reason}, and unless aborted the
+ *    request histograms (prompt/generation tokens, max_tokens, n, e2e, queue, inference,
+ *    prefill, decode times);
+ *  - at render time, read from the engine: running/waiting gauges, kv_cache_usage_perc (and
+ *    the deprecated gpu_cache_usage_perc), the prefix-cache token counters (and the deprecated
+ *    gpu_prefix_cache_*), num_preemptions.
+ * Every time is model seconds (see api.h).
  *
- * One struct per process, no allocation after init except the render buffer the caller owns.
- * (When src/metrics lands its registry and name tables, this file should move onto them.)
+ * Cost: the children of the (model, engine) label set are looked up once at init and kept, so
+ * a token is a double add plus one histogram bucket scan (<= 22 bounds); nothing allocates
+ * after init except the caller's render buffer. Ownership: the struct owns its registry until
+ * kv_vllmmetrics_cleanup(); the engine passed to render is borrowed for the call.
  */
 #ifndef KV_SIM_VLLMMETRICS_H
 #define KV_SIM_VLLMMETRICS_H
@@ -20,61 +31,43 @@
 #include <stdint.h>
 
 #include "base/buf.h"
+#include "metrics/registry.h"
+#include "metrics/vllmdefs.h"
 #include "sim/engine.h"
 
-#define KV_VLLMMETRICS_MAX_BUCKETS 24
-
-struct kv_vllmmetrics_hist {
-    const double *bounds;
-    unsigned nbounds;
-    uint64_t counts[KV_VLLMMETRICS_MAX_BUCKETS]; /* per bucket, not cumulative */
-    uint64_t count;
-    double sum;
-};
-
-/* Per finished request, what the output processor records (all times model seconds). */
-struct kv_vllmmetrics_done {
-    int finish;           /* enum kv_engine_finish */
-    uint32_t prompt_tokens;
-    uint32_t generation_tokens;
-    uint32_t max_tokens;  /* the request's max_tokens parameter */
-    double e2e;           /* arrival to finish */
-    double queue;         /* arrival to first scheduled */
-    double prefill;       /* first scheduled to first token */
-    double decode;        /* first token to finish */
-    double inference;     /* first scheduled to finish */
-};
-
 struct kv_vllmmetrics {
-    char model_name[256];
-    double created; /* unix time the counters were made */
-    uint32_t max_model_len;
-    uint64_t prompt_tokens, generation_tokens;
-    uint64_t success[3]; /* stop, length, abort */
-    double len_bounds[KV_VLLMMETRICS_MAX_BUCKETS];
-    struct kv_vllmmetrics_hist req_prompt, req_gen, iter_tokens, max_gen, params_n, params_max;
-    struct kv_vllmmetrics_hist ttft, tpot, e2e, queue, inference, prefill, decode;
-    char cache_info[1024]; /* rendered label set of vllm:cache_config_info */
+    struct kv_registry *reg;
+    /* The (model, "0") child of each family; for vllm:request_success the "stop" child. */
+    struct kv_metric_child *c[KV_VLLMDEFS_COUNT];
+    /* vllm:request_success by finished_reason: stop, length, abort (vLLM's order). */
+    struct kv_metric_child *success[3];
 };
 
-/* Sets up <m> for served model <model_name> (first served name) and <max_model_len>; the
- * cache_config_info labels come from <cache_labels> (already rendered, sorted, without engine,
- * e.g. block_size="16",...; copied, truncated to fit). */
-void kv_vllmmetrics_init(struct kv_vllmmetrics *m, const char *model_name, uint32_t max_model_len,
-                         const char *cache_labels);
-/* A request's first token: its prompt counts into vllm:prompt_tokens, its TTFT is observed. */
-void kv_vllmmetrics_first_token(struct kv_vllmmetrics *m, uint32_t prompt_tokens, double ttft);
-/* A later token, <itl> seconds after the previous one (vllm:time_per_output_token_seconds). */
-void kv_vllmmetrics_token(struct kv_vllmmetrics *m, double itl);
-/* Generation tokens counted (every token, first included). */
-void kv_vllmmetrics_generated(struct kv_vllmmetrics *m, uint32_t n);
-/* One engine step produced <tokens> prompt + generation tokens (vllm:iteration_tokens_total). */
-void kv_vllmmetrics_iteration(struct kv_vllmmetrics *m, uint64_t tokens);
-void kv_vllmmetrics_finished(struct kv_vllmmetrics *m, const struct kv_vllmmetrics_done *d);
-/* Appends the whole exposition (gauges from <e>) to <out>; returns 0 or KV_ETOOBIG. */
-int kv_vllmmetrics_render(const struct kv_vllmmetrics *m, const struct kv_engine *e,
+/* Sets up <m> for served model <model_name> (first served name) and <max_model_len> (bounds of
+ * the 1-2-5 token histograms). <cache_labels> is vllm:cache_config_info's label set as written
+ * in the exposition, name="value" pairs separated by commas (values escaped as Prometheus
+ * label values, e.g. block_size="16",engine="0",num_gpu_blocks="1000"); "" or NULL gives the
+ * info gauge no labels. <opts> may be NULL: _created series stamped with the real clock; tests
+ * pass a fixed clock. Returns 0, or KV_ECONFIG for malformed <cache_labels> (more than
+ * KV_REGISTRY_MAX_LABELS, a bad name); on error <m> holds nothing to clean up. */
+int kv_vllmmetrics_init(struct kv_vllmmetrics *m, const char *model_name, uint32_t max_model_len,
+                        const char *cache_labels, const struct kv_registry_opts *opts);
+/* Frees the registry. Safe on a zeroed or failed-init struct, and twice. */
+void kv_vllmmetrics_cleanup(struct kv_vllmmetrics *m);
+
+/* Engine event <e> carried a token (e->has_token); <itl> is the model seconds since the
+ * request's previous token (ignored for the first token). */
+void kv_vllmmetrics_token(struct kv_vllmmetrics *m, const struct kv_engine_event *e, double itl);
+/* The <n> events of one finished engine step (vllm:iteration_tokens_total); no-op for n == 0. */
+void kv_vllmmetrics_step(struct kv_vllmmetrics *m, const struct kv_engine_event *ev, size_t n);
+/* Engine event <e> finished its request (e->finish != KV_ENGINE_RUNNING); <max_tokens> is the
+ * request's max_tokens parameter. */
+void kv_vllmmetrics_finished(struct kv_vllmmetrics *m, const struct kv_engine_event *e,
+                             uint32_t max_tokens);
+
+/* Reads the gauges and cache counters from <e>, then appends the whole exposition to <out>.
+ * Returns 0 or KV_ETOOBIG (out's max reached; out then holds a truncated prefix). */
+int kv_vllmmetrics_render(struct kv_vllmmetrics *m, const struct kv_engine *e,
                           struct kv_buf *out);
-/* client_python's floatToGoString(<v>) into <out> (>= 40 bytes); returns the length. */
-size_t kv_vllmmetrics_format(double v, char *out);
 
 #endif /* KV_SIM_VLLMMETRICS_H */
