@@ -7,6 +7,7 @@
 # 503 with no backend left, and SIGTERM drain with a request in flight.
 # Usage: test_kvroute.py BUILD_DIR
 import http.client
+import http.server
 import json
 import os
 import re
@@ -296,6 +297,58 @@ def test_retry_before_send(ports, sims):
     print("retry before anything was sent: 8/8 answered, dead backend ejected passively")
 
 
+class Failing(http.server.BaseHTTPRequestHandler):
+    """A backend that passes its health checks but answers every completion with 500."""
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def answer(self, code, body):
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self):
+        if self.path == "/v1/models":
+            self.answer(200, b'{"object":"list","data":[{"id":"m1"}]}')
+        else:
+            self.answer(200, b"{}")
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.server.posts += 1
+        self.answer(500, b'{"error":"boom"}')
+
+
+class QuietServer(http.server.ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        pass  # kvroute resetting a pooled connection at exit is not news
+
+
+def test_retry_on_5xx(ports):
+    srv = QuietServer((H, 0), Failing)
+    srv.posts = 0
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    bad = srv.server_address[1]
+    p, port = start_kvroute(ports + [bad], "--policy", "round-robin",
+                            "--health-interval-ms", "60000")
+    for i in range(5):
+        st, h, b = kvtest.request(H, port, "POST", "/v1/completions",
+                                  {"model": "m1", "prompt": "5xx %d" % i, "max_tokens": 2})
+        assert st == 200 and h["x-kvroute-backend"] != "%s:%d" % (H, bad), (st, h, b)
+    assert srv.posts == 1, srv.posts  # tried once, ejected, never again
+    m = kvtest.scrape(H, port)
+    assert kvtest.metric(m, "kvroute_retries_total", reason="5xx") == 1
+    assert state_of(port, "%s:%d" % (H, bad))["last_error"].endswith("HTTP 500")
+    p.signal(signal.SIGTERM)
+    assert p.wait(10) == 0
+    srv.shutdown()
+    print("5xx head before anything was sent: retried elsewhere, backend ejected")
+
+
 def test_drain(ports):
     p, port = start_kvroute(ports, "--policy", "least-load")
     result = {}
@@ -430,6 +483,7 @@ def main():
     test_bad_input(rport)
     test_drain(ports)
     test_dns(ports)
+    test_retry_on_5xx(ports)
     test_retry_before_send(ports, sims)
     kvtest.wait_until(lambda: all(b["healthy"] for b in backends_of(rport)), 10, what="all up")
     victim = test_mid_stream_death(rport, ports, sims)
