@@ -338,6 +338,10 @@ static void on_debug_backends(struct kv_http_req *req, void *data)
     kv_json_bool(&b, r->draining);
     kv_json_key(&b, "inflight");
     kv_json_int(&b, r->nproxies);
+    kv_json_key(&b, "paused");
+    kv_json_int(&b, r->npaused);
+    kv_json_key(&b, "pauses");
+    kv_json_int(&b, (int64_t)r->pauses);
     kv_json_key(&b, "index_entries");
     kv_json_int(&b, kv_index_entries(r->index));
     kv_json_key(&b, "sessions");

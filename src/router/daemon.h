@@ -66,6 +66,8 @@ struct kv_router {
     uint64_t *hashes;           /* scratch for block hashes, KV_ROUTER_MAX_BLOCKS */
     struct kv_proxy *proxies;   /* in-flight proxied requests (doubly linked) */
     unsigned nproxies;
+    unsigned npaused;           /* of those, backend reads paused for a slow client */
+    uint64_t pauses;            /* times a backend read was paused (back-pressure) */
     struct kv_backend **retired; /* retired backends still referenced */
     size_t nretired;
 

@@ -236,6 +236,8 @@ static void maybe_free(struct kv_proxy *p)
     if (p->next)
         p->next->prev = p->prev;
     r->nproxies--;
+    if (p->paused)
+        r->npaused--;
     kv_buf_cleanup(&p->body);
     free((void *)p->q.hashes);
     free((void *)p->q.model);
@@ -369,6 +371,8 @@ static int on_body(struct kv_http_call *call, const char *buf, size_t len, void 
         return 1;
     if (!p->paused && kv_http_req_pending(p->req) > p->r->cfg->high_water_bytes) {
         p->paused = true;
+        p->r->npaused++;
+        p->r->pauses++;
         kv_http_call_pause(call);
     }
     return 0;
@@ -461,6 +465,7 @@ static void on_client_drain(struct kv_http_req *req, void *data)
 
     if (p->paused && p->call) {
         p->paused = false;
+        p->r->npaused--;
         kv_http_call_resume(p->call);
     }
 }

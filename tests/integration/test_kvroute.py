@@ -174,6 +174,47 @@ def test_debug(rport, names):
     print("debug endpoints: ok (choice %s)" % r["choice"])
 
 
+def dechunk(raw_body):
+    """Decodes a chunked body (RFC 9112 7.1, no extensions or trailers)."""
+    out, i = b"", 0
+    while True:
+        j = raw_body.index(b"\r\n", i)
+        n = int(raw_body[i:j], 16)
+        if n == 0:
+            return out
+        out += raw_body[j + 2:j + 2 + n]
+        i = j + 2 + n + 2
+
+
+def test_back_pressure(rport):
+    """A client that stops reading: the backend read pauses, then resumes, nothing is lost."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)
+    s.connect((H, rport))
+    body = json.dumps({"model": "m1", "prompt": "pressure", "max_tokens": 20000, "stream": True,
+                       "seed": 5}).encode()
+    s.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+              b"Content-Length: %d\r\n\r\n" % len(body) + body)
+    head = s.recv(4096)
+    assert head.startswith(b"HTTP/1.1 200"), head[:100]
+    d = kvtest.wait_until(lambda: (lambda j: j if j["paused"] >= 1 else None)(
+        json.loads(kvtest.get(H, rport, "/debug/backends")[1])), 20, what="backend paused")
+    data = head
+    s.settimeout(30)
+    while not data.endswith(b"\r\n0\r\n\r\n"):
+        chunk = s.recv(1 << 20)
+        assert chunk, "connection closed early"
+        data += chunk
+    s.close()
+    body = dechunk(data[data.index(b"\r\n\r\n") + 4:])
+    assert body.count(b"data: ") == 20001 and body.endswith(b"data: [DONE]\n\n"), \
+        body.count(b"data: ")
+    kvtest.wait_until(lambda: json.loads(kvtest.get(H, rport, "/debug/backends")[1])["paused"]
+                      == 0, 5, what="resumed")
+    print("back-pressure: backend paused for a stalled client (%d pauses), %d bytes delivered"
+          % (d["pauses"], len(data)))
+
+
 def test_session_affinity(sport):
     m0 = kvtest.scrape(H, sport)
     seen = {}
@@ -476,6 +517,7 @@ def main():
     test_passthrough(rport)
     test_models_and_headers(rport, names)
     test_debug(rport, names)
+    test_back_pressure(rport)
     srouter, sport = start_kvroute(ports, "--policy", "session")
     test_session_affinity(sport)
     srouter.signal(signal.SIGTERM)
