@@ -555,7 +555,7 @@ static int set_field(struct walk *w, const struct field *f, yaml_node_t *n)
     char *base = (char *)w->cfg + f->off;
     const char *s;
     double v;
-    bool b;
+    bool b = false;
 
     switch (f->type) {
     case F_UINT:
