@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# scripts/bench-overhead.sh - the router's overhead against HAProxy, in one run: both proxy the
+# same 9 KB completion requests to the same fast backend (one kvsim at --time-scale 100000),
+# alternating, each pinned to core 0 with wrk on core 1. Prints req/s and latency percentiles for
+# each round. Usage: scripts/bench-overhead.sh [BUILD_DIR] [ROUNDS] [SECONDS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${1:-build-rel}
+ROUNDS=${2:-3}
+SECS=${3:-5}
+[ -x "$BUILD/src/router/kvroute" ] || {
+    cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DKV_TESTS=OFF >/dev/null
+    cmake --build "$BUILD" -j"$(nproc)" --target kvroute kvsim >/dev/null
+}
+TMP=$(mktemp -d)
+PIDS=()
+trap 'kill "${PIDS[@]}" 2>/dev/null; wait 2>/dev/null; rm -rf "$TMP"' EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_ok() { for _ in $(seq 1 100); do curl -fsS -o /dev/null "$1" && return; sleep 0.1; done; exit 1; }
+
+SIM=$(free_port); KVR=$(free_port); HAP=$(free_port)
+"$BUILD/src/sim/kvsim" --host 127.0.0.1 --port "$SIM" --served-model-name m \
+    --time-scale 100000 --num-gpu-blocks-override 200000 --log-level warning &
+PIDS+=($!)
+wait_ok "http://127.0.0.1:$SIM/health"
+taskset -c 0 "$BUILD/src/router/kvroute" --host 127.0.0.1 --port "$KVR" \
+    --backend "http://127.0.0.1:$SIM" --log-level warning &
+PIDS+=($!)
+cat >"$TMP/haproxy.cfg" <<CFG
+global
+    nbthread 1
+    maxconn 4096
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+    option http-keep-alive
+    http-reuse always
+frontend fe
+    bind 127.0.0.1:$HAP
+    default_backend be
+backend be
+    balance source
+    server s0 127.0.0.1:$SIM
+CFG
+taskset -c 0 haproxy -db -f "$TMP/haproxy.cfg" &
+PIDS+=($!)
+wait_ok "http://127.0.0.1:$KVR/health"
+wait_ok "http://127.0.0.1:$HAP/health"
+
+run() { # run NAME PORT
+    taskset -c 1 wrk -t1 -c32 -d"${SECS}s" --latency -s tests/micro/micro_router_post9k.lua \
+        "http://127.0.0.1:$2/v1/completions" >"$TMP/wrk.txt"
+    awk -v n="$1" '/Requests\/sec/ {rps=$2} /^ +50%/ {p50=$2} /^ +99%/ {p99=$2}
+         END {printf "%-8s %10s req/s   p50 %8s   p99 %8s\n", n, rps, p50, p99}' "$TMP/wrk.txt"
+}
+echo "9 KB POST /v1/completions, wrk -t1 -c32 -d${SECS}s, proxy on core 0, wrk on core 1"
+for r in $(seq 1 "$ROUNDS"); do
+    run kvroute "$KVR"
+    run haproxy "$HAP"
+done
