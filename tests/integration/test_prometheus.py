@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 # tests/integration/test_prometheus.py - the monitoring assets against a real Prometheus (the
 # Debian package, 2.42) scraping a live fleet: 4 kvsim + kvroute on loopback, 1 s scrapes and
-# rule evaluations, a ~45 s kvbench chat workload through kvroute. Checks:
+# rule evaluations, a ~55 s kvbench chat workload through kvroute. Checks:
 #   1. promtool accepts deploy/monitoring/rules/*.yml, the generated config (and, when present,
 #      deploy/monitoring/prometheus.yml);
 #   2. every target is up with the job names the rules expect (job="vllm", job="kvroute");
@@ -47,7 +47,7 @@ EXTRACTOR = os.path.join(REPO, "tests/deploy/promql_exprs.js")
 N_BACKENDS = 4
 TIME_SCALE = 50
 # The chat workload: model-time think/ramp divided by TIME_SCALE give ~3 s thinks and a 4 s ramp
-# on the wall, so 16 sessions of 10 turns keep the fleet busy for about 45-50 s: enough for the
+# on the wall, so 16 sessions of 10 turns keep the fleet busy for about 55 s: enough for the
 # 1m windows of the rules and dashboard to cover traffic at 1 s scrapes. Four system prompts
 # (groups) rather than one: with one, the cache-aware policy may send every session to the
 # backend holding it, and the per-backend panels would show a single series.
