@@ -142,7 +142,10 @@ port_forward() {
 }
 
 stop_port_forward() {
-    [ -z "$PF_PID" ] || kill "$PF_PID" 2>/dev/null || true
+    if [ -n "$PF_PID" ]; then
+        kill "$PF_PID" 2>/dev/null || true
+        wait "$PF_PID" 2>/dev/null || true # reaped, so nothing outlives the verification
+    fi
     PF_PID=""
 }
 
