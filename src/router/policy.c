@@ -326,13 +326,32 @@ static double mean_work(const struct kv_policy_ctx *c)
     return sum / c->ncand;
 }
 
+/* The candidate with the longer balance run-ahead: the session's own backend while it holds the
+ * longest match of any candidate (the session's history), else -1. New sessions and sessions
+ * whose backend lost their history are placed with the same balance term on every candidate. */
+static int sticky_candidate(const struct kv_policy_ctx *c)
+{
+    uint32_t best = 0;
+
+    if (c->session_k < 0 || !c->matched)
+        return -1;
+    for (uint32_t k = 0; k < c->ncand; k++)
+        best = KV_MAX(best, c->matched[cb(c, k)->id]);
+    return best > 0 && c->matched[cb(c, (uint32_t)c->session_k)->id] == best ? c->session_k : -1;
+}
+
 static uint32_t pick_cache_aware(struct kv_policy_ctx *c)
 {
     static const char *const cols[] = {"queued", "uncached", "balance", "evict"};
     const struct kv_sched_config *cfg = c->cfg;
     double u = fmin(fmax(c->util, 0.0), cfg->util_cap), load_w = 1.0 / (1.0 - u);
     double tokens = effective_tokens(c), typical = 0, mean = mean_work(c);
+    double svc = c->mean_service > 0 ? c->mean_service
+                                     : tokens + cfg->decode_token_cost * c->req->max_tokens;
+    double ahead = (1 + cfg->balance_slack) * mean + cfg->balance_services * svc;
+    double sticky_ahead = cfg->balance_sticky * svc;
     bool evict = c->index && cfg->evict_weight > 0;
+    int sticky = sticky_candidate(c);
 
     set_cols(c, true, 4, cols);
     c->weights[1] = c->weights[2] = load_w;
@@ -345,13 +364,14 @@ static uint32_t pick_cache_aware(struct kv_policy_ctx *c)
         *val(c, k, 0) = (double)b->inflight_prefill + cfg->decode_cost * b->inflight +
                         cfg->waiting_cost * foreign;
         *val(c, k, 1) = fmax(0.0, tokens - (double)m * cfg->block_tokens);
-        *val(c, k, 2) = cfg->balance_weight * fmax(0.0, b->work - mean);
+        *val(c, k, 2) = cfg->balance_weight *
+                        fmax(0.0, b->work - ahead - ((int)k == sticky ? sticky_ahead : 0));
         *val(c, k, 3) = evict ? evict_cost(c, b->id, c->req->nblocks - m, typical) : 0;
         c->total[k] = *val(c, k, 0) + load_w * (*val(c, k, 1) + *val(c, k, 2)) + *val(c, k, 3);
     }
     if (cfg->work_guard)
         work_guard(c, tokens + cfg->decode_token_cost * c->req->max_tokens);
-    c->reason = "min estimated TTFT cost";
+    c->reason = sticky >= 0 ? "min estimated TTFT cost (session home)" : "min estimated TTFT cost";
     return pick_best(c);
 }
 

@@ -90,7 +90,8 @@ struct kv_sched_config {
      *   queued(b)   = inflight_prefill + decode_cost * inflight
      *                 + waiting_cost * max(0, waiting - inflight)   (others' queued requests)
      *   uncached(b) = prompt tokens not covered by b's matched blocks
-     *   balance(b)  = balance_weight * max(0, work(b) - mean work of the candidates)
+     *   balance(b)  = balance_weight * max(0, work(b) - (1 + balance_slack) * mean work of the
+ *                 candidates - balance_services * mean work of a recent request)
      *   evict(b)    = evict_weight * (blocks b must evict to take the new ones) * block_tokens
      *                 * exp(-tail_age(b) / mean tail age of the full candidates)
      * min cost wins. balance() is what keeps a shared prefix from collapsing the fleet onto one
@@ -98,10 +99,21 @@ struct kv_sched_config {
      * by more than the hit saves, so a backend runs ahead of the mean by at most about one
      * typical hit, and a session (whose hit grows with its history) stays put while new ones
      * (which gain only the shared head) go to the backends behind. Both terms are weighted by
-     * w, so the trade between hits and balance does not drift with load.
+     * w, so the trade between hits and balance does not drift with load. The session's own backend
+     * (the session table's), while it holds the longest match, gets balance_sticky more services
+     * of run-ahead: moving a session for balance loses its history at every move, while steering
+     * new sessions (which gain only a shared head) costs one head's prefill, once per backend.
      * With work_guard, backends whose work > guard_ratio * mean work + guard_services * mean
      * service are skipped first (unless that skips all). */
-    double balance_weight;    /* per token of work above the mean; 0 disables [1] */
+    double balance_weight;    /* per token of work above the slack; 0 disables [1] */
+    double balance_slack;     /* free run-ahead as a fraction of the mean work [0] ... */
+    double balance_services;  /* ... plus this many mean requests' work: within it a session is
+                                 never moved for balance alone (one request's work is a typical
+                                 gap between backends, while the gain of staying with an early
+                                 chat turn is only its last message) [1] */
+    double balance_sticky;    /* a session's backend, while it holds the session's longest
+                                 match, runs this many more mean requests' work ahead before its
+                                 balance term starts: sessions stay, new ones spread [2] */
     double decode_cost;       /* per in-flight request [16] */
     double waiting_cost;      /* per scraped waiting request not routed by us [256] */
     double util_cap;          /* [0.9] */

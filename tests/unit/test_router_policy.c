@@ -250,7 +250,8 @@ static void test_cache_aware_work_guard(void **state)
 }
 
 /* The collapse trap: a shared head makes the backend holding it the best match for every new
- * session; the balance term lets it run ahead of the mean work by at most about one hit. */
+ * session. The balance term charges work beyond the mean plus one service (this request's 1,000
+ * tokens: no history yet) against the hit; a session's own backend gets 2 services more. */
 static void test_cache_aware_balance(void **state)
 {
     struct fx *f = fx_new(KV_SCHED_CACHE_AWARE, 100000);
@@ -258,30 +259,41 @@ static void test_cache_aware_balance(void **state)
     kv_index_record(f->ix, 0, f->chain, 60, 1 * S); /* the head: 960 of 1,000 tokens */
     f->req.nblocks = 62;
     f->req.prompt_tokens = 1000;
-    f->bk[0].work = 1000;
+    f->bk[0].work = 2000;
     fx_sched(f);
-    /* mean 250: b0 costs 40 + (1000 - 250) = 790 < 1000 elsewhere. */
+    /* mean 500: b0 costs 40 + (2000 - 500 - 1000) = 540 < 1000 elsewhere. */
     assert_int_equal(pick(f), 0);
     assert_true(col(f, 0, 1) == 40);
-    assert_true(col(f, 0, 2) == 750);
-    assert_true(f->ex.b[0].total == 790);
+    assert_true(col(f, 0, 2) == 500);
+    assert_true(f->ex.b[0].total == 540);
     assert_true(col(f, 1, 2) == 0);
-    /* mean 500: 40 + 1500 > 1000: a backend behind takes the new session. */
-    f->bk[0].work = 2000;
+    assert_string_equal(f->ex.reason, "min estimated TTFT cost");
+    /* mean 750: 40 + 1250 > 1000: a backend behind takes the new session. */
+    f->bk[0].work = 3000;
     assert_int_not_equal(pick(f), 0);
-    assert_true(f->ex.b[0].total == 1540);
-    /* A long history (8,000 tokens, all cached on b0) stays home though b0 is ahead. */
-    kv_index_record(f->ix, 0, f->chain, 500, 2 * S);
-    f->req.nblocks = 500;
-    f->req.prompt_tokens = 8000;
+    assert_true(f->ex.b[0].total == 1290);
+    /* The same request from a session living on b0: 2,000 more of run-ahead, it stays. */
+    f->req.session_key = "s1";
+    f->req.session_len = 2;
+    kv_session_set(f->ss, "s1", 2, 0, 1 * S);
     assert_int_equal(pick(f), 0);
+    assert_true(col(f, 0, 2) == 0);
+    assert_string_equal(f->ex.reason, "min estimated TTFT cost (session home)");
+    /* ... up to a point: mean 1,500, 6,000 - 2,500 - 2,000 = 1,500 ahead: it moves. */
+    f->bk[0].work = 6000;
+    assert_int_not_equal(pick(f), 0);
+    assert_true(col(f, 0, 2) == 1500);
+    /* A session whose backend lost its history is placed like a new one. */
+    kv_session_set(f->ss, "s1", 2, 1, 2 * S);
+    f->bk[0].work = 3000;
+    assert_int_not_equal(pick(f), 0);
+    assert_true(col(f, 0, 2) == 1250);
+    assert_string_equal(f->ex.reason, "min estimated TTFT cost");
     /* The trade does not drift with load: both terms are weighted by 1 / (1 - u). */
     f->cfg.util_fixed = 0.5;
-    f->req.nblocks = 62;
-    f->req.prompt_tokens = 1000;
     fx_sched(f);
     assert_int_not_equal(pick(f), 0);
-    assert_true(f->ex.b[0].total == 2 * (8 + 1500)); /* all 62 blocks held now */
+    assert_true(f->ex.b[0].total == 2 * 1290);
     assert_true(f->ex.weights[2] == 2);
     /* Off: the head wins again. */
     f->cfg.balance_weight = 0;

@@ -130,6 +130,49 @@ static void test_pick_then_commit(void **state)
     kv_index_free(ix);
 }
 
+/* A head shared by more backends than an index entry has slots: the backend that lost the head's
+ * slots still gets credit for its session's chain (the walk resumes where the longest run ends). */
+static void test_lookup_resumes_past_shared_head(void **state)
+{
+    const char *const names[] = {"a", "b", "c", "d", "e"};
+    struct kv_index *ix = kv_index_new(1000, 8, 1000, 0);
+    struct kv_sched_backend bk[5];
+    struct kv_sched_config cfg;
+    uint64_t h[20];
+    struct kv_sched_request req = {.hashes = h, .nblocks = 20, .prompt_tokens = 320};
+    struct kv_sched_result res;
+    struct kv_sched_explain ex;
+    struct kv_rand rnd;
+    struct kv_sched *s;
+    (void)state;
+    for (int i = 0; i < 20; i++)
+        h[i] = 500 + (uint64_t)i;
+    kv_rand_seed(&rnd, 4);
+    kv_sched_config_default(&cfg);
+    cfg.util_fixed = 0;
+    s = kv_sched_new(&cfg, ix, NULL, 8);
+    backends(bk, 5, names);
+    kv_index_record(ix, 0, h, 20, 1 * S);          /* a's session: head + its own 10 blocks */
+    for (uint32_t b = 1; b <= 4; b++)
+        kv_index_record(ix, b, h, 10, (1 + b) * S); /* four more take the head's 4 slots */
+    assert_int_equal(kv_index_lookup(ix, h, 20, (uint32_t[8]){0}), 10); /* the plain walk */
+    kv_sched_explain_init(&ex, 5);
+    assert_int_equal(kv_sched_pick(s, &req, bk, 5, &rnd, &res, &ex), 0);
+    assert_int_equal(res.matched, 20);
+    assert_int_equal(res.best_matched, 20);
+    assert_int_equal(res.uncached_tokens, 0);
+    assert_int_equal(ex.b[0].matched, 20);
+    assert_int_equal(ex.b[1].matched, 10);
+    /* Nothing past the head anywhere: one resumed probe finds nothing, the head is the match. */
+    h[12] = 9999;
+    assert_int_equal(kv_sched_pick(s, &req, bk, 5, &rnd, &res, &ex), 0);
+    assert_int_equal(res.matched, 12);
+    assert_int_equal(ex.b[2].matched, 10);
+    kv_sched_explain_cleanup(&ex);
+    kv_sched_free(s);
+    kv_index_free(ix);
+}
+
 static void test_explain_json(void **state)
 {
     const char *const names[] = {"b0", "b1", "b\"2"};
@@ -220,7 +263,8 @@ static void test_config(void **state)
     (void)state;
     kv_sched_config_default(&cfg);
     assert_int_equal(cfg.policy, KV_SCHED_CACHE_AWARE);
-    assert_true(cfg.balance_weight == 1 && cfg.decode_token_cost == 2);
+    assert_true(cfg.balance_weight == 1 && cfg.balance_slack == 0 && cfg.balance_services == 1 &&
+                cfg.balance_sticky == 2 && cfg.decode_token_cost == 2);
     assert_int_equal(kv_sched_config_check(&cfg, err, sizeof(err)), 0);
     for (int i = 0; i < KV_SCHED_NPOLICIES; i++) {
         assert_int_equal(kv_sched_policy_parse(kv_sched_policy_name((enum kv_sched_policy)i), &p),
@@ -341,6 +385,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_filter_errors),
         cmocka_unit_test(test_pick_then_commit),
+        cmocka_unit_test(test_lookup_resumes_past_shared_head),
         cmocka_unit_test(test_explain_json),
         cmocka_unit_test(test_utilization),
         cmocka_unit_test(test_config),
