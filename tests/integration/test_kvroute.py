@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 # tests/integration/test_kvroute.py - kvroute end to end in front of 4 kvsim on loopback:
 # byte-exact passthrough (streamed and not) against direct requests, /v1/models, routing headers,
-# prefix matches, session affinity by header, /debug/route and /debug/backends, every bad-input
+# prefix matches, session affinity by header, by the `user` field and by client IP (trusted
+# X-Forwarded-For), /debug/route and /debug/backends, every bad-input
 # case, retry before anything was sent, a backend dying mid-stream, health ejection and return,
 # 503 with no backend left, and SIGTERM drain with a request in flight.
 # Usage: test_kvroute.py BUILD_DIR
@@ -232,6 +233,54 @@ def test_session_affinity(sport):
     d = lambda r: (kvtest.metric(m1, aff, result=r) or 0) - (kvtest.metric(m0, aff, result=r) or 0)
     assert d("new") == 5 and d("hit") == 15, (d("new"), d("hit"))
     print("session affinity by header: ok %s" % {k: list(v)[0] for k, v in seen.items()})
+
+
+def post_from(port, req, source="127.0.0.1", headers=None):
+    """POST /v1/completions from a given loopback source address; returns the backend name."""
+    c = http.client.HTTPConnection(H, port, timeout=10, source_address=(source, 0))
+    c.request("POST", "/v1/completions", json.dumps(req),
+              dict({"Content-Type": "application/json"}, **(headers or {})))
+    r = c.getresponse()
+    r.read()
+    c.close()
+    assert r.status == 200, r.status
+    return r.getheader("x-kvroute-backend")
+
+
+def test_session_sources(ports):
+    """The body's `user` field, and the client IP (X-Forwarded-For only from a trusted peer)."""
+    router, port = start_kvroute(ports, "--policy", "session", "--session-source", "user")
+    seen = {}
+    for u in ("u1", "u2", "u3", "u4", "u5", "u6"):
+        for i in range(3):
+            req = {"model": "m1", "prompt": text_of(200, 7 * i + len(u)), "max_tokens": 1,
+                   "user": u}
+            seen.setdefault(u, set()).add(post_from(port, req))
+    assert all(len(v) == 1 for v in seen.values()), seen
+    assert len(set().union(*seen.values())) >= 2, seen
+    router.signal(signal.SIGTERM)
+    assert router.wait(10) == 0
+
+    router, port = start_kvroute(ports, "--policy", "session", "--session-source", "client-ip",
+                                 "--trusted-proxy", "127.0.0.1/32")
+    seen = {}
+    for k in range(6):
+        for i in range(3):
+            req = {"model": "m1", "prompt": text_of(200, 11 * i + k), "max_tokens": 1}
+            seen.setdefault(k, set()).add(post_from(port, req, headers={
+                "X-Forwarded-For": "10.0.0.%d" % (k + 1)}))
+    assert all(len(v) == 1 for v in seen.values()), seen
+    assert len(set().union(*seen.values())) >= 2, seen  # distinct forwarded clients spread
+    # 127.0.0.2 is not a trusted proxy: its X-Forwarded-For is ignored, the peer is the client.
+    untrusted = set()
+    for k in range(6):
+        req = {"model": "m1", "prompt": text_of(200, 100 + k), "max_tokens": 1}
+        untrusted.add(post_from(port, req, source="127.0.0.2",
+                                headers={"X-Forwarded-For": "10.9.9.%d" % (k + 1)}))
+    assert len(untrusted) == 1, untrusted
+    router.signal(signal.SIGTERM)
+    assert router.wait(10) == 0
+    print("session sources: user field and trusted X-Forwarded-For ok")
 
 
 # ---- bad input -----------------------------------------------------------------------------
@@ -522,6 +571,7 @@ def main():
     test_session_affinity(sport)
     srouter.signal(signal.SIGTERM)
     assert srouter.wait(10) == 0
+    test_session_sources(ports)
     test_bad_input(rport)
     test_drain(ports)
     test_dns(ports)
