@@ -49,7 +49,9 @@ static const struct param_spec cache_aware_params[] = {
     {"utilTauSeconds", 0.001, 1e6, false}, {"evictWeight", 0, 1e6, false},
     {"workGuard", 0, 1, true},         {"guardRatio", 1, 1e6, false},
     {"guardServices", 0, 1e6, false},  {"decodeTokenCost", 0, 1e6, false},
-    {"balanceWeight", 0, 1e6, false},  {NULL, 0, 0, false}};
+    {"balanceWeight", 0, 1e6, false},  {"balanceSlack", 0, 10, false},
+    {"balanceServices", 0, 1e6, false}, {"balanceSticky", 0, 1e6, false},
+    {NULL, 0, 0, false}};
 static const struct param_spec sglang_params[] = {{"cacheThreshold", 0, 1, false},
                                                   {"balanceAbsThreshold", 0, 1e9, false},
                                                   {"balanceRelThreshold", 1, 1e6, false},

@@ -50,6 +50,9 @@ static const struct param_map param_maps[] = {
     PM("cache-aware-scorer", "guardServices", guard_services),
     PM("cache-aware-scorer", "decodeTokenCost", decode_token_cost),
     PM("cache-aware-scorer", "balanceWeight", balance_weight),
+    PM("cache-aware-scorer", "balanceSlack", balance_slack),
+    PM("cache-aware-scorer", "balanceServices", balance_services),
+    PM("cache-aware-scorer", "balanceSticky", balance_sticky),
 };
 
 static void apply_params(const struct kv_config *cfg, struct kv_sched_config *out)
