@@ -66,7 +66,7 @@ static struct kv_engine_req *add(struct fx *f, uint32_t n, uint32_t max_tokens, 
 static size_t step(struct fx *f, double now, double *ms, uintptr_t *users,
                    const struct kv_engine_event **evs)
 {
-    const struct kv_engine_event *ev;
+    const struct kv_engine_event *ev = NULL;
     size_t n;
     *ms = kv_engine_schedule(f->e, now);
     if (*ms == 0)
@@ -82,7 +82,7 @@ static size_t step(struct fx *f, double now, double *ms, uintptr_t *users,
 static void test_timing_and_lifecycle(void **state)
 {
     struct fx *f = fx_new(100, 16, 8192, true);
-    const struct kv_engine_event *ev;
+    const struct kv_engine_event *ev = NULL;
     struct kv_engine_stats st;
     double ms;
     (void)state;
@@ -115,7 +115,7 @@ static void test_timing_and_lifecycle(void **state)
 static void test_prefix_hit(void **state)
 {
     struct fx *f = fx_new(100, 16, 8192, true);
-    const struct kv_engine_event *ev;
+    const struct kv_engine_event *ev = NULL;
     const struct kv_blockpool *pool = kv_engine_pool(f->e);
     double ms;
     (void)state;
@@ -252,7 +252,7 @@ static void test_preempt_latest_admitted(void **state)
 {
     struct fx *f = fx_new(5, 16, 8192, true); /* 4 usable blocks */
     const struct kv_blockpool *pool = kv_engine_pool(f->e);
-    const struct kv_engine_event *ev;
+    const struct kv_engine_event *ev = NULL;
     struct kv_engine_stats st;
     uintptr_t u[4];
     double ms;
@@ -299,7 +299,7 @@ static void test_abort(void **state)
 {
     struct fx *f = fx_new(20, 16, 8192, true);
     struct kv_engine_req *a, *b;
-    const struct kv_engine_event *ev;
+    const struct kv_engine_event *ev = NULL;
     size_t n;
     (void)state;
     a = add(f, 50, 5, 1);
