@@ -83,6 +83,6 @@ trap - EXIT
 
 echo
 echo "== kvbench compare: the same chat workload, each target on a fresh fleet of 4 kvsim"
-"$KVBENCH" compare --backends 4 --blocks 20000 --time-scale "$SCALE" --model "$MODEL" \
+"$KVBENCH" compare --backends 4 --blocks 20000 --time-scale 5 --model "$MODEL" \
     --targets kvroute:cache-aware,kvroute:round-robin,haproxy --source-ips \
-    --workload chat --users 16 --turns 6 --system-tokens 1000 --think 2 --ramp 4 --quiet
+    --workload chat --users 32 --turns 6 --system-tokens 1000 --think 0.6 --ramp 3 --quiet
