@@ -4,8 +4,8 @@
 #   1. 4 kvsim (simulated vLLM servers) + kvroute on loopback ports, one request through it,
 #      and the backends' prefix-cache metrics;
 #   2. `kvbench cache-test`: the validation workload, hit rate against the 90% target;
-#   3. a short `kvbench compare`: kvroute (cache-aware) against round-robin and client-IP
-#      affinity (HAProxy `balance source`), each on a fresh fleet.
+#   3. two short `kvbench compare` runs (chat, shared prefixes): kvroute (cache-aware) against
+#      round-robin and client-IP affinity (HAProxy `balance source`), each on a fresh fleet.
 # Everything it starts is stopped on exit. Environment: BUILD_DIR (default build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -82,7 +82,14 @@ PIDS=()
 trap - EXIT
 
 echo
-echo "== kvbench compare: the same chat workload, each target on a fresh fleet of 4 kvsim"
+echo "== kvbench compare: a chat workload (32 users x 6 turns, shared 1,000-token system prompt),"
+echo "   each target on a fresh fleet of 4 kvsim"
 "$KVBENCH" compare --backends 4 --blocks 20000 --time-scale 5 --model "$MODEL" \
     --targets kvroute:cache-aware,kvroute:round-robin,haproxy --source-ips \
     --workload chat --users 32 --turns 6 --system-tokens 1000 --think 0.6 --ramp 3 --quiet
+
+echo
+echo "== kvbench compare: shared prefixes (8 documents x 32 questions, Poisson arrivals)"
+"$KVBENCH" compare --backends 4 --blocks 20000 --time-scale 5 --model "$MODEL" \
+    --targets kvroute:cache-aware,kvroute:round-robin,haproxy --source-ips \
+    --workload shared-prefix --groups 8 --prompts 32 --rate 30 --quiet
