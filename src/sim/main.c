@@ -293,8 +293,9 @@ static int engine_config(const struct args *a, struct sim *s, struct kv_engine_c
     e->hash = &s->hash;
     snprintf(s->cache_labels, sizeof(s->cache_labels),
              "block_size=\"%lld\",cache_dtype=\"auto\",calculate_kv_scales=\"False\","
-             "cpu_offload_gb=\"0\",enable_prefix_caching=\"%s\",engine=\"0\","
-             "gpu_memory_utilization=\"%s\",is_attention_free=\"False\",num_cpu_blocks=\"0\","
+             "cpu_kvcache_space_bytes=\"None\",cpu_offload_gb=\"0\","
+             "enable_prefix_caching=\"%s\",engine=\"0\",gpu_memory_utilization=\"%s\","
+             "is_attention_free=\"False\",mamba_page_size_padded=\"None\",num_cpu_blocks=\"None\","
              "num_gpu_blocks=\"%lld\",num_gpu_blocks_override=\"%s\","
              "prefix_caching_hash_algo=\"%s\",sliding_window=\"None\",swap_space=\"4\","
              "swap_space_bytes=\"4294967296\"",
