@@ -256,8 +256,12 @@ if [ -n "$KVSIM" ]; then
     PIDS+=("$SIM")
     deadline=$((SECONDS + 20))
     until curl -fsS -o /dev/null "http://127.0.0.1:$SPORT/health" 2>/dev/null || [ $SECONDS -ge $deadline ] || ! kill -0 "$SIM" 2>/dev/null; do sleep 0.1; done
-    if [ "${#SIM_ARGS[@]}" -ge 6 ] && curl -fsS "http://127.0.0.1:$SPORT/metrics" 2>/dev/null | grep -q '^vllm:prefix_cache_queries_total' \
-        && grep "non-default args" "$TMP/kvsim.log" | grep -q sha256_cbor_64bit; then
+    # Whole outputs first: with pipefail, `curl | grep -q` fails when grep exits before curl
+    # has written everything (curl then dies of SIGPIPE).
+    SIM_METRICS=$(curl -fsS "http://127.0.0.1:$SPORT/metrics" 2>/dev/null)
+    SIM_ARGS_LOG=$(grep "non-default args" "$TMP/kvsim.log")
+    if [ "${#SIM_ARGS[@]}" -ge 6 ] && grep -q '^vllm:prefix_cache_queries_total' <<<"$SIM_METRICS" \
+        && grep -q sha256_cbor_64bit <<<"$SIM_ARGS_LOG"; then
         pass "kvsim runs with the Deployment's ${#SIM_ARGS[@]} vLLM arguments and logs its non-default args"
     else fail "kvsim with the Deployment's arguments (${SIM_ARGS[*]})"; cat "$TMP/kvsim.log"; fi
     kill "$SIM" 2>/dev/null
