@@ -38,6 +38,7 @@ struct opts {
     struct kv_compare_config cmp;
     size_t n_kvsim_args, n_kvroute_args;
     bool json;
+    const char *plot;       /* PNG path for --plot */
     double min_hit;         /* cache-test target */
     unsigned long oracle_blocks;
     uint64_t seed;
@@ -85,6 +86,7 @@ static void usage(FILE *out)
           "  --duration S           wall-time bound of a run (600)\n"
           "  --oracle-blocks N      per-backend capacity for the pooled reference\n"
           "  --json                 JSON instead of a table\n"
+          "  --plot FILE.png        also draw TTFT distributions and per-backend work (gnuplot)\n"
           "  --quiet                no progress line\n",
           out);
 }
@@ -94,7 +96,8 @@ enum {
     O_PROMPTS, O_PREFIX, O_QUESTION, O_OUTPUT, O_RATE, O_TRACE, O_TRACE_FORMAT, O_SPEED,
     O_TOKEN_SCALE, O_MAX_REQ, O_MAX_SESS, O_SPREAD, O_SEED, O_TARGET, O_BACKEND, O_MIN_HIT,
     O_TARGETS, O_BACKENDS, O_BLOCKS, O_KVSIM, O_KVROUTE, O_KVSIM_ARG, O_KVROUTE_ARG, O_MODEL,
-    O_TIME_SCALE, O_NO_STREAM, O_SOURCE_IPS, O_DURATION, O_ORACLE_BLOCKS, O_JSON, O_QUIET, O_HELP
+    O_TIME_SCALE, O_NO_STREAM, O_SOURCE_IPS, O_DURATION, O_ORACLE_BLOCKS, O_JSON, O_QUIET, O_HELP,
+    O_PLOT
 };
 
 static const struct option long_opts[] = {
@@ -118,7 +121,8 @@ static const struct option long_opts[] = {
     {"no-stream", 0, 0, O_NO_STREAM},   {"source-ips", 0, 0, O_SOURCE_IPS},
     {"duration", 1, 0, O_DURATION},     {"oracle-blocks", 1, 0, O_ORACLE_BLOCKS},
     {"json", 0, 0, O_JSON},             {"quiet", 0, 0, O_QUIET},
-    {"help", 0, 0, O_HELP},             {0, 0, 0, 0},
+    {"help", 0, 0, O_HELP},             {"plot", 1, 0, O_PLOT},
+    {0, 0, 0, 0},
 };
 
 /* Parses a number option; exits with a message naming the flag when it is not one. */
@@ -254,6 +258,7 @@ static void parse(struct opts *o, int argc, char **argv)
         case O_DURATION: o->cmp.run.max_duration_s = num("duration", optarg, 1, 1e6); break;
         case O_ORACLE_BLOCKS: o->oracle_blocks = (unsigned long)num("oracle-blocks", optarg, 1, 1e10); break;
         case O_JSON: o->json = true; break;
+        case O_PLOT: o->plot = optarg; break;
         case O_QUIET: o->cmp.run.progress = false; break;
         case 'h':
         case O_HELP: usage(stdout); exit(0);
@@ -347,6 +352,12 @@ static void print_rows(const struct opts *o, const struct kv_workload *w,
         kv_report_json(stdout, rows, n, w->name);
     else
         kv_report_table(stdout, rows, n, w->name);
+    if (o->plot && n > 0) {
+        if (kv_report_plot(o->plot, rows, n, w->name) < 0)
+            fprintf(stderr, "kvbench: --plot: gnuplot failed to draw %s\n", o->plot);
+        else if (!o->json)
+            printf("plot: %s\n", o->plot);
+    }
 }
 
 /* run and cache-test: one endpoint, already running. */

@@ -2,7 +2,9 @@
 /* src/bench/report.c - aggregates and prints kvbench results. */
 #include "bench/report.h"
 
+#include <errno.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include "bench/stats.h"
 
@@ -30,6 +32,8 @@ void kv_report_finish(struct kv_report_row *row, struct kv_runner_result *res, d
     row->ttft_p50 = kv_stats_pct(&res->ttft, 50);
     row->ttft_p90 = kv_stats_pct(&res->ttft, 90);
     row->ttft_p99 = kv_stats_pct(&res->ttft, 99);
+    for (int q = 0; q <= 100; q++)
+        row->ttft_q[q] = kv_stats_pct(&res->ttft, q);
     row->itl_p50 = kv_stats_pct(&res->itl, 50);
     row->itl_p99 = kv_stats_pct(&res->itl, 99);
     row->e2e_p50 = kv_stats_pct(&res->e2e, 50);
@@ -100,4 +104,81 @@ void kv_report_json(FILE *out, const struct kv_report_row *rows, size_t n, const
         fprintf(out, "]}");
     }
     fprintf(out, "]}\n");
+}
+
+/* Writes <s> as a gnuplot single-quoted string: a quote inside is doubled. */
+static void put_quoted(FILE *gp, const char *s)
+{
+    fputc('\'', gp);
+    for (; *s; s++) {
+        if (*s == '\'')
+            fputc('\'', gp);
+        if (*s != '\n')
+            fputc(*s, gp);
+    }
+    fputc('\'', gp);
+}
+
+/* Inline data blocks ($ttft<i>, $work) so one gnuplot script holds everything. */
+static void plot_data(FILE *gp, const struct kv_report_row *rows, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        fprintf(gp, "$ttft%zu << EOD\n", i);
+        for (int q = 0; q <= 100; q++)
+            fprintf(gp, "%.6f %.2f\n", 1000 * rows[i].ttft_q[q], q / 100.0);
+        fprintf(gp, "EOD\n");
+    }
+    fprintf(gp, "$work << EOD\n");
+    for (size_t i = 0; i < n; i++) {
+        double total = 0;
+        for (size_t b = 0; b < rows[i].n_backends; b++)
+            total += rows[i].be[b].work_ms;
+        for (size_t b = 0; b < rows[i].n_backends; b++)
+            fprintf(gp, "%zu %zu %.6f\n", i, b, total > 0 ? rows[i].be[b].work_ms / total : 0);
+        fprintf(gp, "\n");
+    }
+    fprintf(gp, "EOD\n");
+}
+
+int kv_report_plot(const char *path, const struct kv_report_row *rows, size_t n,
+                   const char *workload)
+{
+    FILE *gp;
+    int st;
+
+    if (n == 0)
+        return -EINVAL;
+    gp = popen("gnuplot", "w");
+    if (!gp)
+        return -errno;
+    plot_data(gp, rows, n);
+    fprintf(gp, "set terminal pngcairo size 1400,560 font ',10'\nset output ");
+    put_quoted(gp, path);
+    fprintf(gp, "\nset multiplot layout 1,2 title 'kvbench: ' . ");
+    put_quoted(gp, workload);
+    fprintf(gp, " . '%s'\nset grid\n"
+                "set key bottom right\nset logscale x\nset xlabel 'TTFT (ms%s)'\n"
+                "set ylabel 'fraction of requests'\nset yrange [0:1]\n"
+                "set title 'Time to first token'\nplot ",
+            rows[0].time_scale != 1 ? " (model time)" : "",
+            rows[0].time_scale != 1 ? ", model time" : "");
+    for (size_t i = 0; i < n; i++) {
+        fprintf(gp, "%s$ttft%zu using 1:2 with lines lw 2 title ", i ? ", " : "", i);
+        put_quoted(gp, rows[i].target);
+    }
+    fprintf(gp, "\nunset logscale x\nset xlabel 'target'\nset ylabel 'share of the work'\n"
+                "set yrange [0:*]\nset title 'Work per backend (even = 1/N)'\n"
+                "set xtics rotate by -30\nset xtics (");
+    for (size_t i = 0; i < n; i++) {
+        fputs(i ? ", " : "", gp);
+        put_quoted(gp, rows[i].target);
+        fprintf(gp, " %zu", i);
+    }
+    fprintf(gp, ")\nset xrange [-0.5:%zu.5]\nunset key\n"
+                "plot $work using ($1 + ($2 - %zu / 2.0) * 0.8 / %zu):3 with points pt 7 ps 1.2, "
+                "%g with lines dt 2 lc rgb 'gray'\nunset multiplot\n",
+            n - 1, rows[0].n_backends, rows[0].n_backends ? rows[0].n_backends : 1,
+            rows[0].n_backends ? 1.0 / (double)rows[0].n_backends : 0);
+    st = pclose(gp);
+    return st == 0 ? 0 : (st < 0 ? -errno : -EIO);
 }

@@ -31,6 +31,7 @@ struct kv_report_row {
     double hit_rate, pooled, ideal;
     double work_max_mean, req_max_mean, work_cv;
     double ttft_mean, ttft_p50, ttft_p90, ttft_p99, itl_p50, itl_p99, e2e_p50, e2e_p99;
+    double ttft_q[101];            /* TTFT quantiles 0..100% (seconds, scaled), for plots */
     double req_per_s, tok_per_s;
     unsigned long long ok, errors;
     double wall_s, time_scale;
@@ -43,6 +44,11 @@ void kv_report_finish(struct kv_report_row *row, struct kv_runner_result *res, d
                       double decode_ms);
 /* Prints <rows> side by side as a table. */
 void kv_report_table(FILE *out, const struct kv_report_row *rows, size_t n, const char *workload);
+/* Draws <rows> with gnuplot into the PNG file <path>: TTFT distributions per target (left) and
+ * each backend's share of the work per target (right). Returns 0, or < 0 if gnuplot could not
+ * run or failed. */
+int kv_report_plot(const char *path, const struct kv_report_row *rows, size_t n,
+                   const char *workload);
 /* Prints <rows> as one JSON document. */
 void kv_report_json(FILE *out, const struct kv_report_row *rows, size_t n, const char *workload);
 

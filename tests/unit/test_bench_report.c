@@ -4,7 +4,10 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -38,7 +41,25 @@ static void test_finish(void **state)
     assert_float_equal(row.ttft_p50, 0.2, 1e-12);
     assert_float_equal(row.req_per_s, 4.0 / 20.0, 1e-12); /* model time: 2 s x 10 */
     assert_float_equal(row.tok_per_s, 200.0 / 20.0, 1e-12);
+    assert_float_equal(row.ttft_q[0], 0.1, 1e-12);
+    assert_float_equal(row.ttft_q[100], 0.3, 1e-12);
     kv_runner_result_cleanup(&res);
+
+    /* --plot: gnuplot (installed by scripts/install-deps.sh) writes a PNG. */
+    char path[] = "/tmp/kvbench_plot_XXXXXX";
+    unsigned char magic[8] = {0};
+    int fd = mkstemp(path);
+    FILE *f;
+    assert_true(fd >= 0);
+    close(fd);
+    snprintf(row.target, sizeof(row.target), "t'1");
+    assert_int_equal(kv_report_plot(path, &row, 1, "unit"), 0);
+    f = fopen(path, "rb");
+    assert_non_null(f);
+    assert_int_equal(fread(magic, 1, 8, f), 8);
+    fclose(f);
+    unlink(path);
+    assert_memory_equal(magic, "\x89PNG\r\n\x1a\n", 8);
 }
 
 int main(void)
