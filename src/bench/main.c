@@ -413,7 +413,7 @@ static int cmd_cache_test(struct opts *o)
 
     if (strcmp(o->workload, "chat") == 0 && !o->trace) {
         o->chat = (struct kv_workload_chat_params){.users = 16, .turns = 10, .groups = 1,
-                                                   .system_tokens = 2000, .user_tokens = 50,
+                                                   .system_tokens = 4000, .user_tokens = 50,
                                                    .answer_tokens = 50, .think_s = 0.2,
                                                    .ramp_s = 2, .seed = o->seed};
     }
