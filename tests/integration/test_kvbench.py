@@ -9,54 +9,23 @@
 # Usage: test_kvbench.py BUILD_DIR
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 
-BUILD = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import kvtest  # noqa: E402
+
+H = "127.0.0.1"
+BUILD = os.path.abspath(kvtest.build_dir())
 KVSIM = os.path.join(BUILD, "src/sim/kvsim")
 KVROUTE = os.path.join(BUILD, "src/router/kvroute")
 KVBENCH = os.path.join(BUILD, "src/bench/kvbench")
 MODEL = "meta-llama/Llama-3.2-1B-Instruct"
-procs = []
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_ok(url, deadline_s=20):
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        try:
-            with urllib.request.urlopen(url, timeout=1) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.05)  # polling interval; the condition is the deadline above
-    raise SystemExit(f"FAIL: {url} did not answer 200 within {deadline_s} s")
-
-
-def start(args, log):
-    p = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
-    procs.append(p)
-    return p
-
-
-def metric_sum(port, name):
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
-        text = r.read().decode()
-    total = 0.0
-    for line in text.splitlines():
-        if line.startswith(name + "{") or line.startswith(name + " "):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
+def hits_of(port):
+    return kvtest.metric(kvtest.scrape(H, port), "vllm:prefix_cache_hits_total")
 
 
 def check(cond, what):
@@ -66,36 +35,32 @@ def check(cond, what):
 
 
 def cache_test(tmp):
-    ports = [free_port() for _ in range(4)]
-    log = open(os.path.join(tmp, "fleet.log"), "w")
+    ports = [kvtest.free_port() for _ in range(4)]
+    procs = [kvtest.Proc([KVSIM, "--host", H, "--port", str(p), "--model", MODEL,
+                          "--time-scale", "50", "--num-gpu-blocks-override", "20000"],
+                         os.path.join(tmp, "kvsim-%d.log" % p)) for p in ports]
+    for p, proc in zip(ports, procs):
+        kvtest.wait_http(H, p, timeout=20, proc=proc)
+    rport = kvtest.free_port()
+    args = [KVROUTE, "--host", H, "--port", str(rport)]
     for p in ports:
-        start([KVSIM, "--host", "127.0.0.1", "--port", str(p), "--model", MODEL,
-               "--time-scale", "50", "--num-gpu-blocks-override", "20000"], log)
-    for p in ports:
-        wait_ok(f"http://127.0.0.1:{p}/health")
-    rport = free_port()
-    args = [KVROUTE, "--host", "127.0.0.1", "--port", str(rport)]
-    for p in ports:
-        args += ["--backend", f"http://127.0.0.1:{p}"]
-    start(args, log)
-    wait_ok(f"http://127.0.0.1:{rport}/health")
-    before = [metric_sum(p, "vllm:prefix_cache_hits_total") for p in ports]
-    bargs = [KVBENCH, "cache-test", "--target", f"127.0.0.1:{rport}", "--model", MODEL,
+        args += ["--backend", f"http://{H}:{p}"]
+    procs.append(kvtest.Proc(args, os.path.join(tmp, "kvroute.log")))
+    kvtest.wait_http(H, rport, timeout=20, proc=procs[-1])
+    before = [hits_of(p) for p in ports]
+    bargs = [KVBENCH, "cache-test", "--target", f"{H}:{rport}", "--model", MODEL,
              "--time-scale", "50", "--quiet", "--duration", "120"]
     for p in ports:
-        bargs += ["--backend", f"127.0.0.1:{p}"]
+        bargs += ["--backend", f"{H}:{p}"]
     out = subprocess.run(bargs, capture_output=True, text=True, timeout=180)
     print(out.stdout)
     check(out.returncode == 0, "cache-test exits 0 (target achieved)")
     check("TARGET ACHIEVED" in out.stdout, "cache-test prints TARGET ACHIEVED")
-    hits = sum(metric_sum(p, "vllm:prefix_cache_hits_total") for p in ports) - sum(before)
+    hits = sum(hits_of(p) for p in ports) - sum(before)
     line = [l for l in out.stdout.splitlines() if l.startswith("New hits:")][0]
     check(abs(float(line.split(":")[1]) - hits) < 0.5, "cache-test's hits equal the backends' delta")
-    for p in procs:
-        p.terminate()
-    for p in procs:
-        p.wait(timeout=20)
-    procs.clear()
+    for proc in procs:
+        proc.kill()
 
 
 def compare(tmp):
@@ -132,14 +97,9 @@ def bad_trace(tmp):
 
 def main():
     with tempfile.TemporaryDirectory() as tmp:
-        try:
-            bad_trace(tmp)
-            cache_test(tmp)
-            compare(tmp)
-        finally:
-            for p in procs:
-                p.kill()
-                p.wait()
+        bad_trace(tmp)
+        cache_test(tmp)
+        compare(tmp)
     print("test_kvbench: 1 passed, 0 failed")
 
 
