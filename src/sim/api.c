@@ -398,7 +398,7 @@ static int64_t tokenize(struct kv_api *a, struct kv_http_req *req)
     struct kv_request *r = &a->parser;
     size_t len;
     const char *text = kv_request_prompt_text(r, 0, &len);
-    const int32_t *ids;
+    const int32_t *ids = NULL;
     size_t need = text ? kv_tokenizer_count(len) : 0;
 
     if (text == NULL) {
