@@ -16,10 +16,10 @@ SECS=${3:-5}
 TMP=$(mktemp -d)
 PIDS=()
 trap 'kill "${PIDS[@]}" 2>/dev/null; wait 2>/dev/null; rm -rf "$TMP"' EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_ok() { for _ in $(seq 1 100); do curl -fsS -o /dev/null "$1" && return; sleep 0.1; done; exit 1; }
+. scripts/lib.sh
+wait_ok() { kv_wait_ok "$1" 10 || { echo "bench-overhead: $1 did not come up" >&2; exit 1; }; }
 
-SIM=$(free_port); KVR=$(free_port); HAP=$(free_port)
+SIM=$(kv_free_port); KVR=$(kv_free_port); HAP=$(kv_free_port)
 "$BUILD/src/sim/kvsim" --host 127.0.0.1 --port "$SIM" --served-model-name m \
     --time-scale 100000 --num-gpu-blocks-override 200000 --log-level warning &
 PIDS+=($!)

@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 
 ./scripts/install-deps.sh
 BUILD_DIR=${BUILD_DIR:-build}
-cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DKV_TESTS=OFF >/dev/null
+cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DKV_SANITIZE=OFF -DKV_TESTS=OFF >/dev/null
 cmake --build "$BUILD_DIR" -j"$(nproc)" >/dev/null
 KVSIM=$BUILD_DIR/src/sim/kvsim
 KVROUTE=$BUILD_DIR/src/router/kvroute
@@ -29,12 +29,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_ok() { # wait_ok URL: poll until it answers 200, at most 20 s
-    for _ in $(seq 1 200); do
-        curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
-        sleep 0.1
-    done
+. scripts/lib.sh
+wait_ok() { # wait_ok URL: poll until it answers 200, at most 20 s; else keep the logs and stop
+    kv_wait_ok "$1" 20 && return 0
     echo "demo: $1 did not come up; logs in $LOGDIR" >&2
     trap - EXIT
     exit 1
@@ -44,7 +41,7 @@ echo "== starting 4 kvsim backends and kvroute"
 BACKENDS=()
 BACKEND_ARGS=()
 for i in 0 1 2 3; do
-    port=$(free_port)
+    port=$(kv_free_port)
     "$KVSIM" --host 127.0.0.1 --port "$port" --model "$MODEL" --time-scale "$SCALE" \
         --num-gpu-blocks-override 20000 >"$LOGDIR/kvsim-$i.log" 2>&1 &
     PIDS+=($!)
@@ -52,7 +49,7 @@ for i in 0 1 2 3; do
     BACKEND_ARGS+=(--backend "http://127.0.0.1:$port")
 done
 for b in "${BACKENDS[@]}"; do wait_ok "http://$b/health"; done
-RPORT=$(free_port)
+RPORT=$(kv_free_port)
 "$KVROUTE" --host 127.0.0.1 --port "$RPORT" "${BACKEND_ARGS[@]}" >"$LOGDIR/kvroute.log" 2>&1 &
 PIDS+=($!)
 wait_ok "http://127.0.0.1:$RPORT/health"
