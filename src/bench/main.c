@@ -140,7 +140,7 @@ static double num(const char *flag, const char *s, double min, double max)
 
 static int host_port(const char *s, char *host, size_t cap)
 {
-    const char *colon = strrchr(s, ':');
+    const char *colon;
     char *end;
     long port;
 
