@@ -23,6 +23,8 @@
 #define KV_INDEX_PREFETCH 8
 #endif
 #define PREFETCH KV_INDEX_PREFETCH
+/* Items the map has slots for at creation (it doubles from there). */
+#define MAP_START 1024
 
 struct entry {
     uint64_t hash;
@@ -80,7 +82,9 @@ struct kv_index *kv_index_new(uint32_t max_entries, uint32_t max_backends,
         max_backends > KV_INDEX_MAX_BACKENDS)
         return NULL;
     ix = kv_calloc(1, sizeof(*ix));
-    if (kv_u64map_init(&ix->map, max_entries) < 0) {
+    /* The map grows with the entries in use: the default bound (4Mi) is far above what most
+     * deployments hold, and probes into a map sized for it miss the caches and the TLB. */
+    if (kv_u64map_init_grow(&ix->map, max_entries, MAP_START) < 0) {
         free(ix);
         return NULL;
     }

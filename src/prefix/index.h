@@ -22,8 +22,11 @@
  *
  * Cost: lookup is O(blocks) with at most KV_INDEX_SLOTS candidate backends ever alive (all must
  * hold block 0), one map probe per block, no allocation; record is O(blocks) plus the evictions
- * it causes; remove_backend is O(that backend's blocks). Memory is allocated once at creation:
- * kv_index_bytes() / max_entries is about 96-128 bytes an entry. Stamps are 32-bit
+ * it causes; remove_backend is O(that backend's blocks). The entry pool is allocated at creation
+ * (64 bytes an entry, touched only as entries are first used); the map grows with the entries in
+ * use, 32-64 bytes each (up to 32 bytes per max_entries), so the hot path probes a map sized to
+ * the live working set, not to the bound. Record may reallocate the map while it first grows;
+ * nothing else allocates. Stamps are 32-bit
  * milliseconds, so ages are exact up to 49 days. Pure: no I/O, not thread-safe.
  */
 #ifndef KV_PREFIX_INDEX_H
@@ -42,8 +45,8 @@ struct kv_index;
 
 /* Makes an index of at most <max_entries> distinct blocks (1..KV_INDEX_MAX_ENTRIES) for backend
  * ids below <max_backends> (1..KV_INDEX_MAX_BACKENDS), each starting with <default_capacity>
- * blocks. <now_ns> (monotonic) is the origin of the recency stamps. Allocates everything it
- * will ever use. Returns NULL if a size is out of range. */
+ * blocks. <now_ns> (monotonic) is the origin of the recency stamps. Allocates the entry pool and
+ * a small map (which grows as entries are used). Returns NULL if a size is out of range. */
 struct kv_index *kv_index_new(uint32_t max_entries, uint32_t max_backends,
                               uint32_t default_capacity, uint64_t now_ns);
 /* Frees the index; NULL is a no-op. */
@@ -82,7 +85,7 @@ uint64_t kv_index_tail_age_ns(const struct kv_index *ix, uint32_t b, uint64_t no
 uint32_t kv_index_entries(const struct kv_index *ix);
 uint32_t kv_index_max_entries(const struct kv_index *ix);
 uint32_t kv_index_max_backends(const struct kv_index *ix);
-/* Bytes allocated by the index (pool, map, per-backend state). */
+/* Bytes allocated by the index now (pool, map at its current size, per-backend state). */
 size_t kv_index_bytes(const struct kv_index *ix);
 
 #endif /* KV_PREFIX_INDEX_H */

@@ -2,6 +2,7 @@
 /* src/prefix/u64map.c - linear-probing hash -> index map with backward-shift deletion. */
 #include "prefix/u64map.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 
@@ -12,25 +13,41 @@ static inline uint32_t home(const struct kv_u64map *m, uint64_t key)
     return (uint32_t)((key * 0x9e3779b97f4a7c15ull) >> m->shift);
 }
 
-int kv_u64map_init(struct kv_u64map *m, uint32_t max_items)
+/* Log2 of the slot count that keeps <items> at load <= 0.5 (at least 2 slots). */
+static unsigned bits_for(uint32_t items)
 {
-    uint64_t nslots = 2;
     unsigned bits = 1;
 
-    if (max_items == 0 || max_items > KV_U64MAP_MAX_ITEMS)
-        return -EINVAL;
-    while (nslots < 2ull * max_items) {
-        nslots <<= 1;
+    while ((1ull << bits) < 2ull * items)
         bits++;
-    }
+    return bits;
+}
+
+static void alloc_slots(struct kv_u64map *m, unsigned bits)
+{
+    uint64_t nslots = 1ull << bits;
+
     m->slots = kv_malloc(nslots * sizeof(*m->slots));
     for (uint64_t i = 0; i < nslots; i++)
         m->slots[i].val = KV_U64MAP_NONE;
     m->mask = (uint32_t)(nslots - 1);
+    m->shift = 64 - bits;
+}
+
+int kv_u64map_init_grow(struct kv_u64map *m, uint32_t max_items, uint32_t start_items)
+{
+    if (max_items == 0 || max_items > KV_U64MAP_MAX_ITEMS)
+        return -EINVAL;
+    alloc_slots(m, bits_for(KV_MAX(KV_MIN(start_items, max_items), 1u)));
     m->count = 0;
     m->max = max_items;
-    m->shift = 64 - bits;
+    m->max_mask = (uint32_t)((1ull << bits_for(max_items)) - 1);
     return 0;
+}
+
+int kv_u64map_init(struct kv_u64map *m, uint32_t max_items)
+{
+    return kv_u64map_init_grow(m, max_items, max_items);
 }
 
 void kv_u64map_cleanup(struct kv_u64map *m)
@@ -54,6 +71,25 @@ uint32_t kv_u64map_get(const struct kv_u64map *m, uint64_t key)
     }
 }
 
+/* Doubles the slot array and reinserts every item (no key is present twice, so each goes to the
+ * first empty slot of its probe). */
+static void grow(struct kv_u64map *m)
+{
+    struct kv_u64map_slot *old = m->slots;
+    uint32_t old_mask = m->mask;
+
+    alloc_slots(m, 64 - m->shift + 1);
+    for (uint64_t j = 0; j <= old_mask; j++) {
+        if (old[j].val == KV_U64MAP_NONE)
+            continue;
+        uint32_t i = home(m, old[j].key);
+        while (m->slots[i].val != KV_U64MAP_NONE)
+            i = (i + 1) & m->mask;
+        m->slots[i] = old[j];
+    }
+    free(old);
+}
+
 int kv_u64map_put(struct kv_u64map *m, uint64_t key, uint32_t val)
 {
     uint32_t i = home(m, key);
@@ -68,9 +104,16 @@ int kv_u64map_put(struct kv_u64map *m, uint64_t key, uint32_t val)
         }
         i = (i + 1) & m->mask;
     }
-    /* The load factor stays <= 0.5 because count <= max and slots >= 2 * max. */
     if (m->count >= m->max)
         return -ENOSPC;
+    /* Load <= 0.5 after the insert; at max_mask it always holds, as count < max there. */
+    if (2ull * (m->count + 1) > (uint64_t)m->mask + 1) {
+        assert(m->mask < m->max_mask);
+        grow(m);
+        i = home(m, key);
+        while (m->slots[i].val != KV_U64MAP_NONE)
+            i = (i + 1) & m->mask;
+    }
     m->slots[i].key = key;
     m->slots[i].val = val;
     m->count++;

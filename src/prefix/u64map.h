@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* src/prefix/u64map.h - fixed-capacity open-addressing map from a 64-bit hash to a 32-bit index.
+/* src/prefix/u64map.h - bounded open-addressing map from a 64-bit hash to a 32-bit index.
  *
  * The map holds no values of its own: callers keep their records in a preallocated pool and
  * store the pool index here, so records never move when the map reshuffles (the prefix index
@@ -7,11 +7,16 @@
  * well-mixed hashes (keyed XXH3), but a Fibonacci multiply still spreads them over the slots, so
  * an unkeyed or low-entropy key cannot pile into one run.
  *
- * Layout: a power-of-two array of {key, val} slots, at least twice the item bound, so the load
+ * Layout: a power-of-two array of {key, val} slots, at least twice the items stored, so the load
  * factor stays <= 0.5 and a probe averages about 1.5 slots. Linear probing; deletion shifts the
  * following run back (no tombstones), so lookups never slow down with churn. Any 64-bit key is
- * valid; a slot is empty when its val is KV_U64MAP_NONE. Cost: one allocation at init, none
- * after; get/put/del are O(1) expected. Not thread-safe.
+ * valid; a slot is empty when its val is KV_U64MAP_NONE. The array either is allocated for the
+ * item bound at init, or (kv_u64map_init_grow) starts small and doubles when a put would push the
+ * load over 0.5, up to the size the bound needs: a map bounded far above what it ever holds then
+ * stays small enough for the caches and the TLB, which is what makes its probes cheap (a 4Mi
+ * bound is 128 MB of slots; 200k live items need 8 MB). Never shrinks. Cost: get/del O(1)
+ * expected, no allocation; put O(1) amortized (a doubling rehashes every item once, and only
+ * while the map reaches a size it has never had). Not thread-safe.
  */
 #ifndef KV_PREFIX_U64MAP_H
 #define KV_PREFIX_U64MAP_H
@@ -35,25 +40,31 @@ struct kv_u64map {
     uint32_t mask;  /* slot count - 1 */
     uint32_t count; /* items stored */
     uint32_t max;   /* item bound given at init */
+    uint32_t max_mask; /* mask at the bound: growth stops there */
     unsigned shift; /* 64 - log2(slot count) */
 };
 
 /* Prepares a map for at most <max_items> items (1..KV_U64MAP_MAX_ITEMS) and allocates its slots
  * (about 32 bytes an item). Returns 0 or -EINVAL for a bound out of range. */
 int kv_u64map_init(struct kv_u64map *m, uint32_t max_items);
+/* Like kv_u64map_init, but allocates slots for only min(<start_items>, <max_items>) items
+ * (at least 1) and doubles the slot array as puts need it. Returns 0 or -EINVAL for a bound out
+ * of range. */
+int kv_u64map_init_grow(struct kv_u64map *m, uint32_t max_items, uint32_t start_items);
 /* Frees the slots; the map must be initialized again before reuse. Safe on a zeroed map. */
 void kv_u64map_cleanup(struct kv_u64map *m);
 /* Returns the value stored under <key>, or KV_U64MAP_NONE. */
 uint32_t kv_u64map_get(const struct kv_u64map *m, uint64_t key);
-/* Stores <val> (!= KV_U64MAP_NONE) under <key>, replacing any value there. Returns 0, or
- * -ENOSPC if the key is new and the map already holds max_items (nothing changes). */
+/* Stores <val> (!= KV_U64MAP_NONE) under <key>, replacing any value there; may reallocate the
+ * slot array (a growing map). Returns 0, or -ENOSPC if the key is new and the map already holds
+ * max_items (nothing changes). */
 int kv_u64map_put(struct kv_u64map *m, uint64_t key, uint32_t val);
 /* Removes <key>; returns true if it was there. */
 bool kv_u64map_del(struct kv_u64map *m, uint64_t key);
 /* Hints the CPU to fetch the slot where <key>'s probe starts (lookups of a known key sequence
  * issue this a few keys ahead, so the cache misses overlap). No effect on the map. */
 void kv_u64map_prefetch(const struct kv_u64map *m, uint64_t key);
-/* Bytes allocated for slots. */
+/* Bytes allocated for slots now. */
 size_t kv_u64map_bytes(const struct kv_u64map *m);
 
 #endif /* KV_PREFIX_U64MAP_H */

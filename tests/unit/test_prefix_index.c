@@ -239,9 +239,22 @@ static void test_tail_age_and_memory(void **state)
     assert_int_equal(kv_index_tail_age_ns(ix, NB, 5005 * MS), 0);
     assert_int_equal(kv_index_max_entries(ix), 1000);
     assert_int_equal(kv_index_max_backends(ix), NB);
-    /* 64-byte entries plus a map at load <= 0.5 (2048 slots x 16 bytes here). */
+    /* 64-byte entries; the map starts at 2048 slots x 16 bytes for up to 1024 entries in use. */
     size_t per = kv_index_bytes(ix) / 1000;
     assert_in_range(per, 64 + 32, 64 + 48);
+    kv_index_free(ix);
+    /* A bound far above the entries in use: the map grows with them, not with the bound. */
+    ix = kv_index_new(1u << 20, NB, 1u << 20, 0);
+    size_t small = kv_index_bytes(ix);
+    assert_in_range(small, 64ull << 20, (64ull << 20) + 64 * 1024);
+    uint64_t *many = malloc(5000 * sizeof(*many));
+    make_chain(many, 5000, 9);
+    assert_int_equal(kv_index_record(ix, 0, many, 5000, MS), 5000);
+    assert_int_equal(kv_index_bytes(ix), small + (16384 - 2048) * 16);
+    uint32_t m5[NB];
+    assert_int_equal(kv_index_lookup(ix, many, 5000, m5), 5000);
+    assert_int_equal(m5[0], 5000);
+    free(many);
     kv_index_free(ix);
     assert_null(kv_index_new(0, NB, 1, 0));
     assert_null(kv_index_new(10, 0, 1, 0));

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* tests/unit/test_prefix_u64map.c - the hash -> index map: basics, the bound, and random churn
- * against a brute-force reference (exercises backward-shift deletion). */
+ * against a brute-force reference (exercises backward-shift deletion), also across the doublings
+ * of a growing map. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "base/mem.h"
 #include "base/rand.h"
 #include "prefix/u64map.h"
 
@@ -38,6 +40,99 @@ static void test_basic(void **state)
     assert_int_equal(kv_u64map_put(&m, 6, 13), 0);
     assert_int_equal(kv_u64map_get(&m, 6), 13);
     kv_u64map_cleanup(&m);
+    kv_u64map_cleanup(&m);
+}
+
+/* Random puts and deletes of KEYS keys (half of them small integers, which crowd a few homes)
+ * into map <m> bounded to <max> items, checked against a plain array after every op batch. */
+static void churn(struct kv_u64map *m, uint32_t max, int nkeys, int ops, uint32_t put_of_3)
+{
+    uint32_t *ref = kv_malloc((size_t)nkeys * sizeof(*ref));
+    uint64_t *keys = kv_malloc((size_t)nkeys * sizeof(*keys));
+    struct kv_rand r;
+    uint32_t count = m->count;
+
+    kv_rand_seed(&r, 42);
+    for (int i = 0; i < nkeys; i++) {
+        keys[i] = i < nkeys / 2 ? (uint64_t)i : kv_rand_next(&r);
+        ref[i] = KV_U64MAP_NONE;
+    }
+    for (int op = 0; op < ops; op++) {
+        int k = (int)kv_rand_below(&r, (uint64_t)nkeys);
+        if (kv_rand_below(&r, 3) < put_of_3) {
+            uint32_t v = (uint32_t)op;
+            int rc = kv_u64map_put(m, keys[k], v);
+            if (ref[k] == KV_U64MAP_NONE && count == max) {
+                assert_int_equal(rc, -ENOSPC);
+            } else {
+                assert_int_equal(rc, 0);
+                count += ref[k] == KV_U64MAP_NONE;
+                ref[k] = v;
+            }
+        } else {
+            assert_int_equal(kv_u64map_del(m, keys[k]), ref[k] != KV_U64MAP_NONE);
+            count -= ref[k] != KV_U64MAP_NONE;
+            ref[k] = KV_U64MAP_NONE;
+        }
+        assert_int_equal(m->count, count);
+        /* Load stays <= 0.5 whatever the size reached. */
+        assert_true(2ull * m->count <= (uint64_t)m->mask + 1);
+        if (op % 997 == 0 || op == ops - 1)
+            for (int i = 0; i < nkeys; i++)
+                assert_int_equal(kv_u64map_get(m, keys[i]), ref[i]);
+    }
+    free(ref);
+    free(keys);
+}
+
+static void test_grow(void **state)
+{
+    struct kv_u64map m;
+    (void)state;
+    assert_int_equal(kv_u64map_init_grow(&m, 0, 1), -EINVAL);
+    assert_int_equal(kv_u64map_init_grow(&m, KV_U64MAP_MAX_ITEMS + 1, 1), -EINVAL);
+    /* Start 0 means 1 item: 2 slots. */
+    assert_int_equal(kv_u64map_init_grow(&m, 1000, 0), 0);
+    assert_int_equal(kv_u64map_bytes(&m), 2 * sizeof(struct kv_u64map_slot));
+    assert_int_equal(kv_u64map_put(&m, 7, 1), 0);
+    assert_int_equal(kv_u64map_bytes(&m), 2 * sizeof(struct kv_u64map_slot));
+    assert_int_equal(kv_u64map_put(&m, 7, 2), 0); /* replacing never grows */
+    assert_int_equal(kv_u64map_bytes(&m), 2 * sizeof(struct kv_u64map_slot));
+    assert_int_equal(kv_u64map_put(&m, 8, 3), 0); /* 2 items need 4 slots */
+    assert_int_equal(kv_u64map_bytes(&m), 4 * sizeof(struct kv_u64map_slot));
+    for (uint64_t k = 100; k < 100 + 998; k++)
+        assert_int_equal(kv_u64map_put(&m, k, (uint32_t)k), 0);
+    /* 1000 items: 2048 slots, as kv_u64map_init(1000) would have from the start. */
+    assert_int_equal(m.count, 1000);
+    assert_int_equal(kv_u64map_bytes(&m), 2048 * sizeof(struct kv_u64map_slot));
+    assert_int_equal(kv_u64map_put(&m, 5000, 1), -ENOSPC);
+    assert_int_equal(kv_u64map_bytes(&m), 2048 * sizeof(struct kv_u64map_slot));
+    assert_int_equal(kv_u64map_get(&m, 7), 2);
+    assert_int_equal(kv_u64map_get(&m, 8), 3);
+    for (uint64_t k = 100; k < 100 + 998; k++)
+        assert_int_equal(kv_u64map_get(&m, k), (uint32_t)k);
+    /* Deleting everything keeps the size (it never shrinks). */
+    assert_true(kv_u64map_del(&m, 7));
+    assert_true(kv_u64map_del(&m, 8));
+    for (uint64_t k = 100; k < 100 + 998; k++)
+        assert_true(kv_u64map_del(&m, k));
+    assert_int_equal(m.count, 0);
+    assert_int_equal(kv_u64map_bytes(&m), 2048 * sizeof(struct kv_u64map_slot));
+    kv_u64map_cleanup(&m);
+    /* A start above the bound is capped at the bound. */
+    assert_int_equal(kv_u64map_init_grow(&m, 3, 1000), 0);
+    assert_int_equal(kv_u64map_bytes(&m), 8 * sizeof(struct kv_u64map_slot));
+    kv_u64map_cleanup(&m);
+}
+
+/* Mostly puts, so the map doubles from 2 slots to the bound's 8192 in the middle of deletes. */
+static void test_grow_churn_vs_reference(void **state)
+{
+    struct kv_u64map m;
+    (void)state;
+    assert_int_equal(kv_u64map_init_grow(&m, 4000, 1), 0);
+    churn(&m, 4000, 6000, 60000, 2);
+    assert_int_equal(kv_u64map_bytes(&m), 8192 * sizeof(struct kv_u64map_slot));
     kv_u64map_cleanup(&m);
 }
 
@@ -87,6 +182,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_basic),
         cmocka_unit_test(test_churn_vs_reference),
+        cmocka_unit_test(test_grow),
+        cmocka_unit_test(test_grow_churn_vs_reference),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
