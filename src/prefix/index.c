@@ -202,23 +202,25 @@ static uint32_t alloc_entry(struct kv_index *ix, uint64_t hash, uint32_t now)
     return i;
 }
 
-/* Picks the slot of entry <i> for backend <b>: its own, a free one, or the stalest holder's. */
-static int slot_for(struct kv_index *ix, uint32_t i, uint32_t b, uint32_t now, bool *held)
+/* The slot of entry <e> naming backend <b>, or -1. */
+static int slot_of(const struct entry *e, uint32_t b)
+{
+    for (int s = 0; s < KV_INDEX_SLOTS; s++)
+        if (e->be[s] == b)
+            return s;
+    return -1;
+}
+
+/* Picks a slot of entry <i> (which <b> does not hold) for <b>: a free one, or the stalest
+ * holder's, dropped. */
+static int slot_for(struct kv_index *ix, uint32_t i, uint32_t now)
 {
     struct entry *e = &ix->ents[i];
-    int free_slot = -1, stalest = 0;
+    int stalest = 0;
 
-    *held = false;
-    for (int s = 0; s < KV_INDEX_SLOTS; s++) {
-        if (e->be[s] == b) {
-            *held = true;
+    for (int s = 0; s < KV_INDEX_SLOTS; s++)
+        if (e->be[s] == NO_BACKEND)
             return s;
-        }
-        if (e->be[s] == NO_BACKEND && free_slot < 0)
-            free_slot = s;
-    }
-    if (free_slot >= 0)
-        return free_slot;
     for (int s = 1; s < KV_INDEX_SLOTS; s++)
         if (now - e->stamp[s] > now - e->stamp[stalest])
             stalest = s;
@@ -227,47 +229,90 @@ static int slot_for(struct kv_index *ix, uint32_t i, uint32_t b, uint32_t now, b
     return stalest;
 }
 
-static void touch(struct kv_index *ix, uint32_t b, uint64_t hash, uint32_t now)
+/* Records that <b> now holds <hash>, which it did not hold (<i>: its entry, or KV_U64MAP_NONE),
+ * at the head of its list; evicts its tail past capacity. */
+static void add_block(struct kv_index *ix, uint32_t b, uint64_t hash, uint32_t i, uint32_t now)
 {
     struct backend *bs = &ix->b[b];
-    uint32_t i = kv_u64map_get(&ix->map, hash);
-    bool held = false;
     int s = 0;
-    uint32_t ref;
 
     if (i != KV_U64MAP_NONE)
-        s = slot_for(ix, i, b, now, &held);
+        s = slot_for(ix, i, now);
     else
         i = alloc_entry(ix, hash, now);
-    ref = (i << 2) | (uint32_t)s;
-    if (held) {
-        unlink_ref(ix, bs, ref);
-    } else {
-        ix->ents[i].be[s] = (uint16_t)b;
-        bs->count++;
-    }
+    ix->ents[i].be[s] = (uint16_t)b;
     ix->ents[i].stamp[s] = now;
-    link_head(ix, bs, ref);
+    bs->count++;
+    link_head(ix, bs, (i << 2) | (uint32_t)s);
     /* The chain being recorded is at the head and no longer than capacity: the tail is older. */
     if (bs->count > bs->capacity)
         drop_ref(ix, bs->tail);
 }
 
+/* Moves the list segment <lo>..<hi> (lo nearer the head; NIL: none) to the head of <bs>'s list,
+ * keeping its order. */
+static void splice_head(struct kv_index *ix, struct backend *bs, uint32_t lo, uint32_t hi)
+{
+    uint32_t p, n;
+
+    if (lo == NIL || lo == bs->head)
+        return;
+    p = *prev_of(ix, lo);
+    n = *next_of(ix, hi);
+    *next_of(ix, p) = n;
+    if (n != NIL)
+        *prev_of(ix, n) = p;
+    else
+        bs->tail = p;
+    *prev_of(ix, lo) = NIL;
+    *next_of(ix, hi) = bs->head;
+    *prev_of(ix, bs->head) = hi;
+    bs->head = lo;
+}
+
+/* Touching blocks last to first moves each to the head of <b>'s list. A block <b> already holds
+ * changes nothing else (no eviction, no other holder), so a run of held blocks that already
+ * lie in chain order in the list (each one's next is the block after it: the usual shape of a
+ * prefix recorded before) is moved as one segment when the run ends, with the same result as
+ * moving each block; only new blocks take the one-at-a-time path. */
+static void record_chain(struct kv_index *ix, uint32_t b, const uint64_t *h, uint32_t n,
+                         uint32_t now)
+{
+    struct backend *bs = &ix->b[b];
+    uint32_t lo = NIL, hi = NIL;
+
+    for (uint32_t k = n; k-- > 0;) {
+        uint32_t i = kv_u64map_get(&ix->map, h[k]);
+        int s = i != KV_U64MAP_NONE ? slot_of(&ix->ents[i], b) : -1;
+        if (s < 0) {
+            splice_head(ix, bs, lo, hi);
+            lo = hi = NIL;
+            add_block(ix, b, h[k], i, now);
+            continue;
+        }
+        uint32_t ref = (i << 2) | (uint32_t)s;
+        ix->ents[i].stamp[s] = now;
+        if (lo != NIL && *next_of(ix, ref) == lo) {
+            lo = ref;
+            continue;
+        }
+        splice_head(ix, bs, lo, hi);
+        lo = hi = ref;
+    }
+    splice_head(ix, bs, lo, hi);
+}
+
 int kv_index_record(struct kv_index *ix, uint32_t b, const uint64_t *h, uint32_t n,
                     uint64_t now_ns)
 {
-    uint32_t now;
-
     if (b >= ix->max_backends)
         return -EINVAL;
     n = KV_MIN(n, ix->b[b].capacity);
     n = KV_MIN(n, ix->max_entries);
     if (n > 0)
         ix->hi_backend = KV_MAX(ix->hi_backend, b + 1);
-    now = stamp_of(ix, now_ns);
     /* Last block first, so block 0 ends up most recently used. */
-    for (uint32_t k = n; k-- > 0;)
-        touch(ix, b, h[k], now);
+    record_chain(ix, b, h, n, stamp_of(ix, now_ns));
     return (int)KV_MIN(n, (uint32_t)INT32_MAX);
 }
 

@@ -10,7 +10,7 @@
 
 static inline uint32_t home(const struct kv_u64map *m, uint64_t key)
 {
-    return (uint32_t)((key * 0x9e3779b97f4a7c15ull) >> m->shift);
+    return (uint32_t)((key * KV_U64MAP_MUL) >> m->shift);
 }
 
 /* Log2 of the slot count that keeps <items> at load <= 0.5 (at least 2 slots). */
@@ -55,20 +55,6 @@ void kv_u64map_cleanup(struct kv_u64map *m)
     KV_FREE(&m->slots);
     m->count = 0;
     m->mask = 0;
-}
-
-uint32_t kv_u64map_get(const struct kv_u64map *m, uint64_t key)
-{
-    uint32_t i = home(m, key);
-
-    for (;;) {
-        const struct kv_u64map_slot *s = &m->slots[i];
-        if (s->val == KV_U64MAP_NONE)
-            return KV_U64MAP_NONE;
-        if (s->key == key)
-            return s->val;
-        i = (i + 1) & m->mask;
-    }
 }
 
 /* Doubles the slot array and reinserts every item (no key is present twice, so each goes to the
@@ -157,11 +143,6 @@ bool kv_u64map_del(struct kv_u64map *m, uint64_t key)
     m->count--;
     close_hole(m, i);
     return true;
-}
-
-void kv_u64map_prefetch(const struct kv_u64map *m, uint64_t key)
-{
-    __builtin_prefetch(&m->slots[home(m, key)]);
 }
 
 size_t kv_u64map_bytes(const struct kv_u64map *m)

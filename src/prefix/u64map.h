@@ -26,6 +26,8 @@
 #include <stdint.h>
 
 #define KV_U64MAP_NONE UINT32_MAX
+/* Fibonacci hashing: a key's home slot is the top log2(slots) bits of key * this. */
+#define KV_U64MAP_MUL 0x9e3779b97f4a7c15ull
 /* Largest item bound accepted by kv_u64map_init (keeps the slot array under 2^31 slots). */
 #define KV_U64MAP_MAX_ITEMS (1u << 30)
 
@@ -53,8 +55,21 @@ int kv_u64map_init(struct kv_u64map *m, uint32_t max_items);
 int kv_u64map_init_grow(struct kv_u64map *m, uint32_t max_items, uint32_t start_items);
 /* Frees the slots; the map must be initialized again before reuse. Safe on a zeroed map. */
 void kv_u64map_cleanup(struct kv_u64map *m);
-/* Returns the value stored under <key>, or KV_U64MAP_NONE. */
-uint32_t kv_u64map_get(const struct kv_u64map *m, uint64_t key);
+/* Returns the value stored under <key>, or KV_U64MAP_NONE. Inline: the prefix index's hot loops
+ * probe once a block. */
+static inline uint32_t kv_u64map_get(const struct kv_u64map *m, uint64_t key)
+{
+    uint32_t i = (uint32_t)((key * KV_U64MAP_MUL) >> m->shift);
+
+    for (;;) {
+        const struct kv_u64map_slot *s = &m->slots[i];
+        if (s->val == KV_U64MAP_NONE)
+            return KV_U64MAP_NONE;
+        if (s->key == key)
+            return s->val;
+        i = (i + 1) & m->mask;
+    }
+}
 /* Stores <val> (!= KV_U64MAP_NONE) under <key>, replacing any value there; may reallocate the
  * slot array (a growing map). Returns 0, or -ENOSPC if the key is new and the map already holds
  * max_items (nothing changes). */
@@ -63,7 +78,10 @@ int kv_u64map_put(struct kv_u64map *m, uint64_t key, uint32_t val);
 bool kv_u64map_del(struct kv_u64map *m, uint64_t key);
 /* Hints the CPU to fetch the slot where <key>'s probe starts (lookups of a known key sequence
  * issue this a few keys ahead, so the cache misses overlap). No effect on the map. */
-void kv_u64map_prefetch(const struct kv_u64map *m, uint64_t key);
+static inline void kv_u64map_prefetch(const struct kv_u64map *m, uint64_t key)
+{
+    __builtin_prefetch(&m->slots[(key * KV_U64MAP_MUL) >> m->shift]);
+}
 /* Bytes allocated for slots now. */
 size_t kv_u64map_bytes(const struct kv_u64map *m);
 

@@ -297,6 +297,29 @@ static uint32_t model_match(const struct model *md, int b, const uint64_t *h, ui
     return k;
 }
 
+/* Pins backend <b>'s exact LRU order against the model by shrinking its capacity one block at a
+ * time: each step must evict the model's least recently used block and nothing else. Leaves
+ * <b> empty. */
+static void check_lru_order(struct kv_index *ix, struct model *md, int b)
+{
+    uint32_t m[4];
+
+    assert_int_equal(kv_index_blocks(ix, (uint32_t)b), md->n[b]);
+    for (uint32_t n = md->n[b]; n-- > 0;) {
+        uint64_t lru = md->h[b][n];
+        kv_index_lookup(ix, &lru, 1, m);
+        assert_int_equal(m[b], 1);
+        kv_index_set_capacity(ix, (uint32_t)b, n);
+        kv_index_lookup(ix, &lru, 1, m);
+        assert_int_equal(m[b], 0);
+        if (n > 0) {
+            kv_index_lookup(ix, &md->h[b][n - 1], 1, m);
+            assert_int_equal(m[b], 1);
+        }
+    }
+    md->n[b] = 0;
+}
+
 static void test_random_vs_model(void **state)
 {
     struct kv_index *ix = kv_index_new(4096, 4, 1, 0);
@@ -336,7 +359,14 @@ static void test_random_vs_model(void **state)
         for (uint32_t k = n < md.cap[b] ? n : md.cap[b]; k-- > 0;)
             model_touch(&md, (int)b, h[k]);
         assert_int_equal(kv_index_blocks(ix, b), md.n[b]);
+        if (op % 5000 == 4999) { /* the exact order, then start that backend over */
+            check_lru_order(ix, &md, (int)b);
+            kv_index_set_capacity(ix, b, md.cap[b]);
+        }
     }
+    for (int b = 0; b < 4; b++)
+        check_lru_order(ix, &md, b);
+    assert_int_equal(kv_index_entries(ix), 0);
     kv_index_free(ix);
 }
 
