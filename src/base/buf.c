@@ -103,6 +103,28 @@ int kv_buf_printf(struct kv_buf *b, const char *fmt, ...)
     return rc;
 }
 
+size_t kv_buf_fmt_u64(char *out, uint64_t v)
+{
+    char tmp[KV_BUF_U64_MAX];
+    size_t n = 0;
+
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    out[n] = '\0';
+    return n;
+}
+
+int kv_buf_append_u64(struct kv_buf *b, uint64_t v)
+{
+    char num[KV_BUF_U64_MAX];
+
+    return kv_buf_append(b, num, kv_buf_fmt_u64(num, v));
+}
+
 void kv_buf_consume(struct kv_buf *b, size_t n)
 {
     if (n >= b->len) {

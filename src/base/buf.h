@@ -11,6 +11,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct kv_buf {
     char *data;
@@ -31,6 +32,15 @@ int kv_buf_appends(struct kv_buf *b, const char *s);
 int kv_buf_appendc(struct kv_buf *b, char c);
 int kv_buf_printf(struct kv_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int kv_buf_vprintf(struct kv_buf *b, const char *fmt, va_list ap);
+/* Appends the decimal digits of <v>; returns 0 or KV_ETOOBIG (buffer unchanged). */
+int kv_buf_append_u64(struct kv_buf *b, uint64_t v);
+
+/* Bytes kv_buf_fmt_u64() may write: 20 digits and the NUL. */
+#define KV_BUF_U64_MAX 21
+/* Writes the decimal digits of <v> and a NUL into <out> (KV_BUF_U64_MAX bytes); returns the
+ * digit count. For per-request numbers (status codes, lengths), where snprintf's format
+ * parsing costs more than the digits. */
+size_t kv_buf_fmt_u64(char *out, uint64_t v);
 /* Removes the first <n> bytes (n <= len). */
 void kv_buf_consume(struct kv_buf *b, size_t n);
 /* Hands the bytes to the caller (free() them); the buffer is empty after. Never NULL. */

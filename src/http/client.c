@@ -78,6 +78,9 @@ struct conn {
     bool reading;
     bool resume_pending;
     bool interim; /* inside a 1xx response, which is skipped */
+    bool timer_on;
+    uint64_t due;       /* uv_now() ms of the current deadline; 0: none */
+    uint64_t timer_due; /* when the running timer fires (>= due is found out then) */
     size_t head_bytes;
     size_t roff, rlen;
     struct kv_buf hb;
@@ -95,10 +98,12 @@ struct kv_http_call {
     struct link link; /* pool->waiting or pool->deferred */
     uint64_t first_byte_ns;
     size_t head_len, body_len;
+    const char *body;  /* after the head in mem, or the caller's (lent) */
+    char *spill;       /* lent body: owned copy of what a uv_write still has to send */
     int done_status;
     int in_cb; /* depth of user callbacks running for this call */
-    bool is_head, paused, retried, head_done, done;
-    char mem[]; /* request head, then body */
+    bool is_head, paused, retried, head_done, done, lent;
+    char mem[]; /* request head, then the body unless lent */
 };
 
 struct kv_http_pool {
@@ -155,6 +160,7 @@ static void conn_close(struct conn *c);
 static void conn_fail(struct conn *c, int err);
 static int call_dispatch(struct kv_http_call *call, bool allow_idle);
 static void on_timer(uv_timer_t *t);
+static void call_free(struct kv_http_call *call);
 
 /* ---- pool lifetime ---- */
 
@@ -185,7 +191,7 @@ static void on_defer(uv_timer_t *t)
         struct kv_http_call *call = kv_container_of(l, struct kv_http_call, link);
         list_remove(l);
         call->cbs.on_done(call, call->done_status, call->data);
-        free(call);
+        call_free(call);
     }
     pool_maybe_free(pool);
 }
@@ -290,6 +296,12 @@ uint64_t kv_http_pool_retries(const struct kv_http_pool *pool)
 
 /* ---- call completion ---- */
 
+static void call_free(struct kv_http_call *call)
+{
+    free(call->spill);
+    free(call);
+}
+
 /* Ends <call> with <status> now; only from libuv callbacks, where none of the call's own
  * callbacks is on the stack. The call must already be detached from any conn and list. */
 static void call_finish(struct kv_http_call *call, int status)
@@ -297,7 +309,7 @@ static void call_finish(struct kv_http_call *call, int status)
     call->done = true;
     call->conn = NULL;
     call->cbs.on_done(call, status, call->data);
-    free(call);
+    call_free(call);
 }
 
 /* Ends <call> on a later loop turn (see the file comment). */
@@ -383,9 +395,33 @@ static void conn_reading(struct conn *c, bool on)
         uv_read_stop((uv_stream_t *)&c->tcp);
 }
 
+/* Sets the deadline <ms> from now. Deadlines move on with every request and every read, so
+ * the timer is restarted only when the deadline comes earlier than the timer's due time; a
+ * timer that fires early re-arms for what is left (as the server's timers do). */
 static void conn_arm(struct conn *c, unsigned ms)
 {
+    uint64_t now = uv_now(c->pool->loop);
+
+    c->due = now + ms;
+    if (c->timer_on && c->timer_due <= c->due)
+        return;
     uv_timer_start(&c->timer, on_timer, ms, 0);
+    c->timer_on = true;
+    c->timer_due = c->due;
+}
+
+/* No deadline; a running timer finds none when it fires. */
+static void conn_disarm(struct conn *c)
+{
+    c->due = 0;
+}
+
+/* The timer at once, for a deferred resume (which re-arms the deadline itself). */
+static void conn_kick(struct conn *c)
+{
+    uv_timer_start(&c->timer, on_timer, 0, 0);
+    c->timer_on = true;
+    c->timer_due = uv_now(c->pool->loop);
 }
 
 static void conn_to_idle(struct conn *c)
@@ -398,7 +434,7 @@ static void conn_to_idle(struct conn *c)
     pool->nbusy--;
     pool->nidle++;
     list_push(&pool->idle, &c->idle_link);
-    uv_timer_stop(&c->timer);
+    conn_disarm(c);
     conn_reading(c, true);
 }
 
@@ -475,7 +511,7 @@ static int call_send(struct kv_http_call *call)
     int n;
 
     bufs[0] = uv_buf_init(call->mem, (unsigned)call->head_len);
-    bufs[1] = uv_buf_init(call->mem + call->head_len, (unsigned)call->body_len);
+    bufs[1] = uv_buf_init((char *)call->body, (unsigned)call->body_len);
     n = uv_try_write((uv_stream_t *)&c->tcp, bufs, nbufs);
     if (n < 0 && n != UV_EAGAIN)
         return n;
@@ -485,6 +521,13 @@ static int call_send(struct kv_http_call *call)
     if (i < nbufs) {
         bufs[i].base += sent;
         bufs[i].len -= sent;
+        if (call->lent && nbufs == 2) {
+            /* The lender may free its body once the response starts; the write may last
+             * longer. (A retry sends from the lent body again: it comes before any head.) */
+            free(call->spill);
+            call->spill = kv_memdup(bufs[1].base, bufs[1].len);
+            bufs[1].base = call->spill;
+        }
         n = uv_write(&c->write_req, (uv_stream_t *)&c->tcp, bufs + i, nbufs - i, on_write);
         if (n < 0)
             return n;
@@ -511,7 +554,7 @@ static void on_connect(uv_connect_t *req, int status)
     }
     conn_set_state(c, CONN_ACTIVE);
     uv_tcp_nodelay(&c->tcp, 1);
-    uv_timer_stop(&c->timer);
+    conn_disarm(c);
     if (!call->paused)
         conn_reading(c, true);
     rc = call_send(call);
@@ -814,9 +857,18 @@ static void conn_resume_now(struct conn *c)
 static void on_timer(uv_timer_t *t)
 {
     struct conn *c = t->data;
+    uint64_t now = uv_now(c->pool->loop);
 
+    c->timer_on = false;
     if (c->resume_pending) {
-        conn_resume_now(c);
+        if (!c->call->paused) /* else paused again first: the next resume kicks anew */
+            conn_resume_now(c);
+        return;
+    }
+    if (c->due == 0)
+        return;
+    if (now < c->due) {
+        conn_arm(c, (unsigned)(c->due - now));
         return;
     }
     if (!c->call) {
@@ -975,12 +1027,12 @@ static void head_write(char *p, const struct kv_http_pool *pool, const char *met
     put(p, "\r\n");
 }
 
-int kv_http_call_start(struct kv_http_pool *pool, const char *method, const char *path,
-                       const char *const *headers, const char *body, size_t len,
-                       const struct kv_http_call_cbs *cbs, void *data, struct kv_http_call **out)
+static int call_start(struct kv_http_pool *pool, const char *method, const char *path,
+                      const char *const *headers, const char *body, size_t len, bool lend,
+                      const struct kv_http_call_cbs *cbs, void *data, struct kv_http_call **out)
 {
     struct kv_http_call *call;
-    char cl[24] = "";
+    char cl[KV_BUF_U64_MAX] = "";
     size_t hlen;
     int rc;
 
@@ -989,11 +1041,11 @@ int kv_http_call_start(struct kv_http_pool *pool, const char *method, const char
         return UV_EINVAL;
     if (body || strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0 ||
         strcmp(method, "PATCH") == 0)
-        snprintf(cl, sizeof(cl), "%zu", len);
+        kv_buf_fmt_u64(cl, len);
     hlen = head_size(pool, method, path, headers, cl);
     if (hlen == 0 || hlen > UINT32_MAX)
         return UV_EINVAL;
-    call = kv_malloc(sizeof(*call) + hlen + len);
+    call = kv_malloc(sizeof(*call) + hlen + (lend ? 0 : len));
     memset(call, 0, sizeof(*call));
     call->pool = pool;
     call->cbs = *cbs;
@@ -1001,18 +1053,35 @@ int kv_http_call_start(struct kv_http_pool *pool, const char *method, const char
     list_init(&call->link);
     call->head_len = hlen;
     call->body_len = len;
+    call->lent = lend;
     call->is_head = strcmp(method, "HEAD") == 0;
     head_write(call->mem, pool, method, path, headers, cl);
-    if (len)
+    call->body = lend ? body : call->mem + hlen;
+    if (len && !lend)
         memcpy(call->mem + hlen, body, len);
     rc = call_dispatch(call, true);
     if (rc < 0) {
-        free(call);
+        call_free(call);
         return rc;
     }
     if (out)
         *out = call;
     return 0;
+}
+
+int kv_http_call_start(struct kv_http_pool *pool, const char *method, const char *path,
+                       const char *const *headers, const char *body, size_t len,
+                       const struct kv_http_call_cbs *cbs, void *data, struct kv_http_call **out)
+{
+    return call_start(pool, method, path, headers, body, len, false, cbs, data, out);
+}
+
+int kv_http_call_start_lent(struct kv_http_pool *pool, const char *method, const char *path,
+                            const char *const *headers, const char *body, size_t len,
+                            const struct kv_http_call_cbs *cbs, void *data,
+                            struct kv_http_call **out)
+{
+    return call_start(pool, method, path, headers, body, len, true, cbs, data, out);
 }
 
 void kv_http_call_pause(struct kv_http_call *call)
@@ -1026,7 +1095,7 @@ void kv_http_call_pause(struct kv_http_call *call)
     if (!c || c->state != CONN_ACTIVE)
         return;
     conn_reading(c, false);
-    uv_timer_stop(&c->timer); /* a stalled reader is not a stalled server */
+    conn_disarm(c); /* a stalled reader is not a stalled server */
 }
 
 void kv_http_call_resume(struct kv_http_call *call)
@@ -1042,7 +1111,7 @@ void kv_http_call_resume(struct kv_http_call *call)
     if (c->rlen > 0 && !call->in_cb) {
         /* Feeding now could run on_body inside the caller's stack: do it next turn. */
         c->resume_pending = true;
-        uv_timer_start(&c->timer, on_timer, 0, 0);
+        conn_kick(c);
         return;
     }
     conn_reading(c, true);

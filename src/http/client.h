@@ -19,11 +19,12 @@
  * All data passed to callbacks (headers, body pieces) is valid only during the callback.
  *
  * Cost: one allocation per call (the call object, which holds the formatted request head and
- * the body copy); a connection's read buffer, header storage and parser are reused from one
- * response to the next. Head and body go out in one writev (uv_try_write, then uv_write for a
- * remainder). Idle connections keep reading so a peer's close is noticed at once; they are
- * active handles, so uv_run(UV_RUN_DEFAULT) returns only after kv_http_pool_close(). Writes to
- * a peer that closed raise SIGPIPE: the program must ignore it (signal(SIGPIPE, SIG_IGN)).
+ * the body copy, or only the head when the body is lent); a connection's read buffer, header
+ * storage and parser are reused from one response to the next. Head and body go out in one
+ * writev (uv_try_write, then uv_write for a remainder). Idle connections keep reading so a
+ * peer's close is noticed at once; they are active handles, so uv_run(UV_RUN_DEFAULT) returns
+ * only after kv_http_pool_close(). Writes to a peer that closed raise SIGPIPE: the program must
+ * ignore it (signal(SIGPIPE, SIG_IGN)).
  */
 #ifndef KV_HTTP_CLIENT_H
 #define KV_HTTP_CLIENT_H
@@ -91,6 +92,15 @@ uint64_t kv_http_pool_retries(const struct kv_http_pool *pool);
 int kv_http_call_start(struct kv_http_pool *pool, const char *method, const char *path,
                        const char *const *headers, const char *body, size_t len,
                        const struct kv_http_call_cbs *cbs, void *data, struct kv_http_call **out);
+/* Same as kv_http_call_start(), but <body> is lent, not copied: it must stay valid and
+ * unchanged until on_head or on_done fires, whichever comes first (a proxy forwarding the
+ * body of a request it answers only after the response head). What a partial write leaves
+ * unsent is copied then, so nothing refers to <body> after that point. Saves a copy and a
+ * body-sized allocation per call. */
+int kv_http_call_start_lent(struct kv_http_pool *pool, const char *method, const char *path,
+                            const char *const *headers, const char *body, size_t len,
+                            const struct kv_http_call_cbs *cbs, void *data,
+                            struct kv_http_call **out);
 /* Stops delivering body (the socket is not read, the response timeout is suspended) until
  * resume. Bytes already read stay queued. Safe from inside on_head/on_body (no further on_body
  * for this read). No-op after on_done or when already paused. */

@@ -155,7 +155,8 @@ struct kv_http_server {
     kv_http_shutdown_cb on_shutdown;
     void *shutdown_data;
     int64_t date_sec;
-    char date[40];
+    size_t date_len;
+    char date[48]; /* "Date: <IMF-fixdate>\r\n" */
     char slab[SLAB_BYTES];
 };
 
@@ -362,21 +363,24 @@ static int conn_send(struct kv__server_conn *c, const uv_buf_t *bufs, unsigned n
     return 0;
 }
 
-static void put(struct kv_buf *b, const char *s, int *rc)
+static void put_n(struct kv_buf *b, const char *s, size_t n, int *rc)
 {
     if (*rc == 0)
-        *rc = kv_buf_appends(b, s);
+        *rc = kv_buf_append(b, s, n);
 }
+
+#define PUT_LIT(b, lit, rc) put_n(b, lit, sizeof(lit) - 1, rc)
 
 static void put_line(struct kv_buf *b, const char *name, const char *value, int *rc)
 {
-    put(b, name, rc);
-    put(b, ": ", rc);
-    put(b, value, rc);
-    put(b, "\r\n", rc);
+    put_n(b, name, strlen(name), rc);
+    PUT_LIT(b, ": ", rc);
+    put_n(b, value, strlen(value), rc);
+    PUT_LIT(b, "\r\n", rc);
 }
 
-static const char *date_now(struct kv_http_server *srv)
+/* The whole "Date: ...\r\n" line, formatted once a second. */
+static const char *date_line(struct kv_http_server *srv, size_t *len)
 {
     time_t t = time(NULL);
     struct tm tm;
@@ -384,47 +388,66 @@ static const char *date_now(struct kv_http_server *srv)
     if ((int64_t)t != srv->date_sec) {
         srv->date_sec = (int64_t)t;
         gmtime_r(&t, &tm);
-        strftime(srv->date, sizeof srv->date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        srv->date_len =
+            strftime(srv->date, sizeof srv->date, "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
     }
+    *len = srv->date_len;
     return srv->date;
+}
+
+/* "HTTP/1.1 <status> <reason>\r\n" */
+static void put_status(struct kv_buf *b, int status, int *rc)
+{
+    char num[KV_BUF_U64_MAX];
+    const char *reason = kv_http_reason(status);
+    size_t n = kv_buf_fmt_u64(num, status < 0 ? -(uint64_t)status : (uint64_t)status);
+
+    PUT_LIT(b, "HTTP/1.1 ", rc);
+    if (status < 0)
+        PUT_LIT(b, "-", rc);
+    put_n(b, num, n, rc);
+    PUT_LIT(b, " ", rc);
+    put_n(b, reason, strlen(reason), rc);
+    PUT_LIT(b, "\r\n", rc);
 }
 
 /* Formats the response head into c->head_out. <len> is used with FRAME_LENGTH. Decides here
  * whether the connection stays open: not when the client or a shutdown says otherwise, nor
- * after a close-delimited body. */
+ * after a close-delimited body. Per response on the proxy's path: no printf, one strlen per
+ * piece, appends into a buffer that keeps its memory from one response to the next. */
 static int build_head(struct kv__server_conn *c, int status, const char *content_type,
                       const char *const *headers, enum frame frame, size_t len)
 {
     struct kv_buf *b = &c->head_out;
-    char num[32];
+    char num[KV_BUF_U64_MAX];
+    const char *date;
+    size_t n;
     int rc = 0;
 
     if (c->srv->shutting_down || frame == FRAME_CLOSE)
         c->keep_alive = false;
     kv_buf_reset(b);
-    snprintf(num, sizeof num, "%d ", status);
-    put(b, "HTTP/1.1 ", &rc);
-    put(b, num, &rc);
-    put(b, kv_http_reason(status), &rc);
-    put(b, "\r\n", &rc);
+    put_status(b, status, &rc);
     if (c->srv->server_name)
         put_line(b, "Server", c->srv->server_name, &rc);
-    put_line(b, "Date", date_now(c->srv), &rc);
+    date = date_line(c->srv, &n);
+    put_n(b, date, n, &rc);
     if (content_type)
         put_line(b, "Content-Type", content_type, &rc);
     for (size_t i = 0; headers && headers[i] && headers[i + 1]; i += 2)
         put_line(b, headers[i], headers[i + 1], &rc);
     if (frame == FRAME_LENGTH) {
-        snprintf(num, sizeof num, "%zu", len);
-        put_line(b, "Content-Length", num, &rc);
+        PUT_LIT(b, "Content-Length: ", &rc);
+        put_n(b, num, kv_buf_fmt_u64(num, len), &rc);
+        PUT_LIT(b, "\r\n", &rc);
     } else if (frame == FRAME_CHUNKED) {
-        put(b, "Transfer-Encoding: chunked\r\n", &rc);
+        PUT_LIT(b, "Transfer-Encoding: chunked\r\n", &rc);
     }
     if (!c->keep_alive)
-        put(b, "Connection: close\r\n", &rc);
+        PUT_LIT(b, "Connection: close\r\n", &rc);
     else if (c->http10)
-        put(b, "Connection: keep-alive\r\n", &rc);
-    put(b, "\r\n", &rc);
+        PUT_LIT(b, "Connection: keep-alive\r\n", &rc);
+    PUT_LIT(b, "\r\n", &rc);
     return rc;
 }
 
@@ -703,8 +726,7 @@ static int on_message_begin(http_parser *p)
     memset(req, 0, sizeof *req);
     req->conn = c;
     req->start_ns = kv_time_ns();
-    arm_timer(c);
-    return 0;
+    return 0; /* the head's deadline is armed once parse() returns (usually moot by then) */
 }
 
 static int on_url(http_parser *p, const char *at, size_t len)
@@ -850,8 +872,8 @@ static int on_headers_complete(http_parser *p)
         c->err_status = 413;
         return -1;
     }
-    expect = kv_http_req_header(&c->req, "expect");
-    if (expect && has_body && !c->http10 && strcasecmp(expect, "100-continue") == 0)
+    expect = has_body && !c->http10 ? kv_http_req_header(&c->req, "expect") : NULL;
+    if (expect && strcasecmp(expect, "100-continue") == 0)
         send_continue(c);
     return c->state == KV_SERVER_CLOSED ? -1 : 0; /* the write failed: stop parsing */
 }
@@ -996,6 +1018,10 @@ static size_t parse(struct kv__server_conn *c, const char *data, size_t len)
         }
     }
     c->in_parse = false;
+    /* Timers only matter once control is back in the loop (uv_now() does not move meanwhile),
+     * so the deadline of a request still arriving is set here, once, rather than restarting
+     * the timer for every head that completes in the same read. */
+    arm_timer(c);
     return off;
 }
 
@@ -1375,10 +1401,25 @@ const char *kv_http_req_body(const struct kv_http_req *req, size_t *len)
     return b->data ? b->data : "";
 }
 
+/* strcasecmp(<stored>, <name>) == 0 for a <stored> name finish_headers() lower-cased: the
+ * proxy looks up a few headers per request, mostly mismatching at the first byte. */
+static bool name_is(const char *stored, const char *name)
+{
+    for (;; stored++, name++) {
+        char ch = *name;
+        if (ch >= 'A' && ch <= 'Z')
+            ch = (char)(ch - 'A' + 'a');
+        if (*stored != ch)
+            return false;
+        if (!ch)
+            return true;
+    }
+}
+
 const char *kv_http_req_header(const struct kv_http_req *req, const char *name)
 {
     for (size_t i = 0; i < req->nheaders; i++)
-        if (strcasecmp(req->headers[i].name, name) == 0)
+        if (name_is(req->headers[i].name, name))
             return req->headers[i].value;
     return NULL;
 }

@@ -14,8 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
+#include "base/buf.h"
 #include "base/err.h"
 #include "base/log.h"
 #include "base/mem.h"
@@ -60,16 +60,51 @@ struct kv_proxy {
     struct kv_buf body;        /* GATHER */
     uint64_t start_ns;
     char last_error[96];
+    uint64_t mem[];            /* q.hashes, then q.model and q.session, NUL-terminated */
 };
 
 static void dispatch(struct kv_proxy *p);
 
 /* ---- small helpers ---------------------------------------------------------------------- */
 
+static double secs_between(uint64_t t0, uint64_t t1)
+{
+    return t1 > t0 ? (double)(t1 - t0) / 1e9 : 0;
+}
+
 static double secs_since(uint64_t t0)
 {
-    uint64_t now = kv_time_ns();
-    return now > t0 ? (double)(now - t0) / 1e9 : 0;
+    return secs_between(t0, kv_time_ns());
+}
+
+/* The status as the code label; <buf> has KV_BUF_U64_MAX bytes. */
+static const char *status_code(int status, char *buf)
+{
+    kv_buf_fmt_u64(buf, status > 0 ? (uint64_t)status : 0);
+    return buf;
+}
+
+/* snprintf(out, cap, "%s%s%s", a, b, c) without the format parsing: it runs per request. */
+static void join3(char *out, size_t cap, const char *a, const char *b, const char *c)
+{
+    const char *parts[] = {a, b, c};
+    size_t n = 0;
+
+    for (size_t i = 0; i < KV_ARRAY_LEN(parts); i++) {
+        size_t m = KV_MIN(strlen(parts[i]), cap - 1 - n);
+        memcpy(out + n, parts[i], m);
+        n += m;
+    }
+    out[n] = '\0';
+}
+
+/* "<matched>/<total>", the x-kvroute-prefix-match value; <out> has 2 * KV_BUF_U64_MAX bytes. */
+static void format_match(const struct kv_proxy *p, char *out)
+{
+    size_t n = kv_buf_fmt_u64(out, p->matched);
+
+    out[n++] = '/';
+    kv_buf_fmt_u64(out + n, p->total_blocks);
 }
 
 void kv_proxy_error(struct kv_router *r, struct kv_http_req *req, int err, const char *message)
@@ -239,9 +274,6 @@ static void maybe_free(struct kv_proxy *p)
     if (p->paused)
         r->npaused--;
     kv_buf_cleanup(&p->body);
-    free((void *)p->q.hashes);
-    free((void *)p->q.model);
-    free((void *)p->q.session);
     free(p);
 }
 
@@ -284,20 +316,21 @@ static void eject(struct kv_proxy *p, const char *why)
                                kv_backend_passive_fail(&p->r->backends, b, why, kv_time_ns()));
 }
 
+/* <name> in lower case: the client lower-cases response header names. */
 static const char *header_value(const struct kv_http_header *h, size_t n, const char *name)
 {
     for (size_t i = 0; i < n; i++)
-        if (strcasecmp(h[i].name, name) == 0)
+        if (h[i].name[0] == name[0] && strcmp(h[i].name, name) == 0)
             return h[i].value;
     return NULL;
 }
 
 static int begin_stream(struct kv_proxy *p)
 {
-    char match[48];
+    char match[2 * KV_BUF_U64_MAX];
     const char *hdrs[] = {"x-kvroute-backend", p->b->name, "x-kvroute-prefix-match", match, NULL};
 
-    snprintf(match, sizeof(match), "%u/%llu", p->matched, (unsigned long long)p->total_blocks);
+    format_match(p, match);
     p->state = P_STREAM;
     return kv_http_stream_begin(p->req, p->status, p->ctype, hdrs);
 }
@@ -307,12 +340,12 @@ static int on_head(struct kv_http_call *call, int status, const struct kv_http_h
 {
     struct kv_proxy *p = data;
     const char *ct, *cl;
-    (void)call;
+    unsigned long long clen;
 
     release_prefill(p);
     if (!p->req)
         return 1;
-    kv_rmetrics_ttfb(p->r->metrics, secs_since(p->start_ns));
+    kv_rmetrics_ttfb(p->r->metrics, secs_between(p->start_ns, kv_http_call_first_byte_ns(call)));
     if (status >= 500 && p->r->cfg->eject_on_5xx) {
         char why[32];
         snprintf(why, sizeof(why), "HTTP %d", status);
@@ -325,11 +358,11 @@ static int on_head(struct kv_http_call *call, int status, const struct kv_http_h
     }
     p->status = status;
     ct = header_value(headers, count, "content-type");
-    snprintf(p->ctype, sizeof(p->ctype), "%s", ct ? ct : "application/octet-stream");
+    join3(p->ctype, sizeof(p->ctype), ct ? ct : "application/octet-stream", "", "");
     cl = header_value(headers, count, "content-length");
-    if (cl && strtoull(cl, NULL, 10) <= GATHER_MAX) {
+    if (cl && (clen = strtoull(cl, NULL, 10)) <= GATHER_MAX) {
         p->state = P_GATHER;
-        p->clen = strtoull(cl, NULL, 10);
+        p->clen = (size_t)clen;
         return 0;
     }
     return begin_stream(p) < 0 ? 1 : 0;
@@ -338,13 +371,12 @@ static int on_head(struct kv_http_call *call, int status, const struct kv_http_h
 /* Answers the gathered body <data> whole, with a Content-Length. */
 static void respond_whole(struct kv_proxy *p, const char *data, size_t len)
 {
-    char code[16], match[48];
+    char code[KV_BUF_U64_MAX], match[2 * KV_BUF_U64_MAX];
     const char *hdrs[] = {"x-kvroute-backend", p->b->name, "x-kvroute-prefix-match", match, NULL};
 
-    snprintf(code, sizeof(code), "%d", p->status);
-    snprintf(match, sizeof(match), "%u/%llu", p->matched, (unsigned long long)p->total_blocks);
+    format_match(p, match);
     kv_http_respond(p->req, p->status, p->ctype, hdrs, data, len);
-    client_done(p, p->b->name, code);
+    client_done(p, p->b->name, status_code(p->status, code));
 }
 
 static int on_body(struct kv_http_call *call, const char *buf, size_t len, void *data)
@@ -380,15 +412,14 @@ static int on_body(struct kv_http_call *call, const char *buf, size_t len, void 
 
 static void finish_ok(struct kv_proxy *p)
 {
-    char code[16];
+    char code[KV_BUF_U64_MAX];
 
     if (p->state == P_GATHER) {
         respond_whole(p, p->body.data ? p->body.data : "", p->body.len);
         return;
     }
-    snprintf(code, sizeof(code), "%d", p->status);
     kv_http_stream_end(p->req);
-    client_done(p, p->b->name, code);
+    client_done(p, p->b->name, status_code(p->status, code));
 }
 
 /* The attempt failed with <status> (< 0). */
@@ -472,44 +503,49 @@ static void on_client_drain(struct kv_http_req *req, void *data)
 
 /* ---- dispatch --------------------------------------------------------------------------- */
 
+/* <name> is lower-cased (the server does it). Most names differ at the first byte. */
 static bool hop_by_hop(const char *name)
 {
     static const char *const hop[] = {"connection", "keep-alive", "proxy-connection",
                                       "transfer-encoding", "te", "trailer", "upgrade", "host",
                                       "content-length", "expect", "x-forwarded-for"};
     for (size_t i = 0; i < KV_ARRAY_LEN(hop); i++)
-        if (strcmp(name, hop[i]) == 0)
+        if (hop[i][0] == name[0] && strcmp(name, hop[i]) == 0)
             return true;
     return false;
 }
 
 /* Starts the call to p->b with the client's headers minus hop-by-hop ones, plus
- * X-Forwarded-For. */
+ * X-Forwarded-For. The body is lent: the request outlives the call's sending (the client's
+ * close cancels the call first, and the request is answered only after the response head). */
 static int start_call(struct kv_proxy *p)
 {
     const struct kv_http_header *h;
-    const char *fwd[2 * FWD_MAX_HEADERS + 3], *body, *xff;
+    const char *fwd[2 * FWD_MAX_HEADERS + 3], *body, *xff = NULL;
     char xffbuf[512];
     size_t n, k = 0, len;
 
     h = kv_http_req_headers(p->req, &n);
-    for (size_t i = 0; i < n && k < 2 * FWD_MAX_HEADERS; i++) {
-        if (hop_by_hop(h[i].name))
-            continue;
-        fwd[k++] = h[i].name;
-        fwd[k++] = h[i].value;
+    for (size_t i = 0; i < n; i++) {
+        if (!hop_by_hop(h[i].name)) {
+            if (k < 2 * FWD_MAX_HEADERS) {
+                fwd[k++] = h[i].name;
+                fwd[k++] = h[i].value;
+            }
+        } else if (!xff && strcmp(h[i].name, "x-forwarded-for") == 0) {
+            xff = h[i].value;
+        }
     }
-    xff = kv_http_req_header(p->req, "x-forwarded-for");
     if (xff)
-        snprintf(xffbuf, sizeof(xffbuf), "%s, %s", xff, kv_http_req_peer(p->req));
+        join3(xffbuf, sizeof(xffbuf), xff, ", ", kv_http_req_peer(p->req));
     else
-        snprintf(xffbuf, sizeof(xffbuf), "%s", kv_http_req_peer(p->req));
+        join3(xffbuf, sizeof(xffbuf), kv_http_req_peer(p->req), "", "");
     fwd[k++] = "x-forwarded-for";
     fwd[k++] = xffbuf;
     fwd[k] = NULL;
     body = kv_http_req_body(p->req, &len);
-    return kv_http_call_start(p->b->pool, "POST", p->path, fwd, body, len, &call_cbs, p,
-                              &p->call);
+    return kv_http_call_start_lent(p->b->pool, "POST", p->path, fwd, body, len, &call_cbs, p,
+                                   &p->call);
 }
 
 static void dispatch(struct kv_proxy *p)
@@ -553,19 +589,40 @@ static void dispatch(struct kv_proxy *p)
     }
 }
 
+/* Copies <s> and a NUL to <*at>, moving it on; NULL stays NULL. */
+static const char *stash_str(char **at, const char *s, size_t n)
+{
+    char *d = *at;
+
+    if (!s)
+        return NULL;
+    memcpy(d, s, n);
+    d[n] = '\0';
+    *at = d + n + 1;
+    return d;
+}
+
+/* One allocation holds the proxy and its copies of the query's hashes, model and session. */
 static struct kv_proxy *proxy_new(struct kv_router *r, struct kv_http_req *req, const char *path,
                                   const struct kv_route_query *q, uint64_t total_blocks)
 {
-    struct kv_proxy *p = kv_calloc(1, sizeof(*p));
+    size_t hbytes = q->nhashes * sizeof(uint64_t);
+    size_t extra = hbytes + (q->model ? q->model_len + 1 : 0) +
+                   (q->session ? q->session_len + 1 : 0);
+    struct kv_proxy *p = kv_malloc(sizeof(*p) + extra);
+    char *at = (char *)p->mem + hbytes;
 
+    memset(p, 0, sizeof(*p));
     p->r = r;
     p->req = req;
     p->path = path;
     p->start_ns = kv_http_req_start_ns(req);
     p->q = *q;
-    p->q.hashes = q->nhashes ? kv_memdup(q->hashes, q->nhashes * sizeof(uint64_t)) : NULL;
-    p->q.model = q->model ? kv_strndup(q->model, q->model_len) : NULL;
-    p->q.session = q->session ? kv_strndup(q->session, q->session_len) : NULL;
+    if (hbytes)
+        memcpy(p->mem, q->hashes, hbytes);
+    p->q.hashes = hbytes ? p->mem : NULL;
+    p->q.model = stash_str(&at, q->model, q->model_len);
+    p->q.session = stash_str(&at, q->session, q->session_len);
     p->total_blocks = total_blocks;
     kv_buf_init(&p->body, GATHER_MAX);
     p->next = r->proxies;

@@ -49,6 +49,26 @@ static void test_consume_detach(void **state)
     kv_buf_cleanup(&b);
 }
 
+static void test_u64(void **state)
+{
+    char num[KV_BUF_U64_MAX];
+    struct kv_buf b;
+    (void)state;
+    assert_int_equal(kv_buf_fmt_u64(num, 0), 1);
+    assert_string_equal(num, "0");
+    assert_int_equal(kv_buf_fmt_u64(num, 200), 3);
+    assert_string_equal(num, "200");
+    assert_int_equal(kv_buf_fmt_u64(num, UINT64_MAX), 20);
+    assert_string_equal(num, "18446744073709551615");
+    kv_buf_init(&b, 6);
+    assert_int_equal(kv_buf_append_u64(&b, 9216), 0);
+    assert_int_equal(kv_buf_append_u64(&b, 10), 0);
+    assert_string_equal(b.data, "921610");
+    assert_int_equal(kv_buf_append_u64(&b, 1), KV_ETOOBIG);
+    assert_string_equal(b.data, "921610");
+    kv_buf_cleanup(&b);
+}
+
 static void test_strerror(void **state)
 {
     (void)state;
@@ -61,6 +81,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_append_and_max),
         cmocka_unit_test(test_consume_detach),
+        cmocka_unit_test(test_u64),
         cmocka_unit_test(test_strerror),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "base/err.h"
+#include "base/mem.h"
 #include "base/time.h"
 #include "http/client.h"
 
@@ -75,15 +76,20 @@ static bool says(int fd, const char *s)
     return say(fd, s, strlen(s));
 }
 
-static bool wait_go(struct tsrv *s)
+static bool wait_sem(sem_t *sem)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     ts.tv_sec += 5;
-    while (sem_timedwait(&s->go, &ts) < 0)
+    while (sem_timedwait(sem, &ts) < 0)
         if (errno != EINTR)
             return false;
     return true;
+}
+
+static bool wait_go(struct tsrv *s)
+{
+    return wait_sem(&s->go);
 }
 
 /* Blocks until the peer closes (a server that never answers). */
@@ -493,6 +499,147 @@ static void test_post_request_bytes(void **state)
     assert_memory_equal(r.body, want, strlen(want));
 }
 
+/* A lent body goes out byte for byte like a copied one, on a fresh connection (sent from the
+ * connect callback) and on a pooled one (sent at once). */
+static void test_post_lent_body(void **state)
+{
+    struct fx *fx = *state;
+    const char *hdrs[] = {"X-A", "b", NULL};
+    char body[] = "{\"k\":2}", want[256];
+    struct res r[2] = {{.fx = fx}, {.fx = fx}};
+
+    pool_open(fx, "127.0.0.1", fx->srv.port, NULL);
+    snprintf(want, sizeof(want),
+             "POST /echo HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nX-A: b\r\nContent-Length: 7\r\n"
+             "\r\n{\"k\":2}",
+             fx->srv.port);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(kv_http_call_start_lent(fx->pool, "POST", "/echo", hdrs, body, 7, &cbs,
+                                                 &r[i], NULL),
+                         0);
+        assert_true(wait_done(fx, &r[i], 1));
+        assert_int_equal(r[i].done_status, 0);
+        assert_int_equal(r[i].body_len, strlen(want));
+        assert_memory_equal(r[i].body, want, strlen(want));
+    }
+    assert_int_equal(atomic_load(&fx->srv.conns), 1);
+}
+
+/* ---- a server that reads a big body only when told, and answers its hash ---- */
+
+struct bigsrv {
+    int lfd, port;
+    pthread_t th;
+    sem_t go;
+    atomic_int served;
+};
+
+static uint64_t fnv1a(uint64_t h, const unsigned char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 0x100000001b3ull;
+    return h;
+}
+
+/* Reads a request head into <buf> (cap bytes); returns the body bytes already read after it,
+ * the head length in *<hlen>, or -1. */
+static long read_head(int fd, char *buf, size_t cap, size_t *hlen)
+{
+    size_t len = 0;
+    char *end;
+
+    while (!(end = memmem(buf, len, "\r\n\r\n", 4))) {
+        ssize_t n = len < cap - 1 ? recv(fd, buf + len, cap - 1 - len, 0) : 0;
+        if (n <= 0)
+            return -1;
+        len += (size_t)n;
+        buf[len] = '\0';
+    }
+    *hlen = (size_t)(end - buf) + 4;
+    return (long)(len - *hlen);
+}
+
+/* One connection: a GET answered at once; then, after <go>, a POST whose Content-Length body
+ * is read whole and answered with its FNV-1a hash as 16 hex digits. */
+static void *big_main(void *arg)
+{
+    struct bigsrv *b = arg;
+    char buf[4096], out[128];
+    int fd = accept(b->lfd, NULL, NULL);
+    uint64_t h = 0xcbf29ce484222325ull;
+    size_t hlen, left;
+    long got;
+
+    if (fd < 0 || read_head(fd, buf, sizeof(buf), &hlen) != 0 ||
+        !says(fd, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok") || !wait_sem(&b->go))
+        goto out;
+    if ((got = read_head(fd, buf, sizeof(buf), &hlen)) < 0 || !strcasestr(buf, "content-length:"))
+        goto out;
+    left = strtoull(strcasestr(buf, "content-length:") + 15, NULL, 10) - (size_t)got;
+    h = fnv1a(h, (unsigned char *)buf + hlen, (size_t)got);
+    while (left > 0) {
+        ssize_t n = recv(fd, buf, KV_MIN(sizeof(buf), left), 0);
+        if (n <= 0)
+            goto out;
+        h = fnv1a(h, (unsigned char *)buf, (size_t)n);
+        left -= (size_t)n;
+    }
+    snprintf(out, sizeof(out), "HTTP/1.1 200 OK\r\nContent-Length: 16\r\n\r\n%016llx",
+             (unsigned long long)h);
+    atomic_fetch_add(&b->served, 1); /* before the answer, which the test waits for */
+    if (says(fd, out))
+        wait_eof(fd);
+out:
+    if (fd >= 0)
+        close(fd);
+    return NULL;
+}
+
+/* The socket takes only part of a lent 32 MiB body at once: the rest is copied then, so the
+ * caller's buffer is no longer read (scribbled over here to prove it) and the server still gets
+ * the original bytes. */
+static void test_lent_body_partial_write(void **state)
+{
+    struct fx *fx = *state;
+    struct bigsrv b = {0};
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    socklen_t sl = sizeof(sa);
+    size_t len = (size_t)32 << 20;
+    unsigned char *body = malloc(len);
+    struct res w = {0}, r = {.fx = fx};
+    char want[17];
+
+    for (size_t i = 0; i < len; i++)
+        body[i] = (unsigned char)(i * 31 + (i >> 13));
+    snprintf(want, sizeof(want), "%016llx",
+             (unsigned long long)fnv1a(0xcbf29ce484222325ull, body, len));
+    b.lfd = socket(AF_INET, SOCK_STREAM, 0);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(b.lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(b.lfd, 4), 0);
+    assert_int_equal(getsockname(b.lfd, (struct sockaddr *)&sa, &sl), 0);
+    sem_init(&b.go, 0, 0);
+    assert_int_equal(pthread_create(&b.th, NULL, big_main, &b), 0);
+    pool_open(fx, "127.0.0.1", ntohs(sa.sin_port), NULL);
+    get(fx, &w, "/warm"); /* a pooled connection, so the POST is written inside the call */
+    assert_int_equal(w.done_status, 0);
+    assert_int_equal(kv_http_call_start_lent(fx->pool, "POST", "/sum", NULL, (char *)body, len,
+                                             &cbs, &r, NULL),
+                     0);
+    memset(body, 0xee, len);
+    sem_post(&b.go);
+    assert_true(wait_done(fx, &r, 1));
+    assert_int_equal(r.done_status, 0);
+    assert_int_equal(r.body_len, 16);
+    assert_memory_equal(r.body, want, 16);
+    assert_int_equal(atomic_load(&b.served), 1);
+    pool_close_and_drain(fx);
+    pthread_join(b.th, NULL);
+    close(b.lfd);
+    sem_destroy(&b.go);
+    free(body);
+}
+
 static void test_bad_arguments(void **state)
 {
     struct fx *fx = *state;
@@ -724,6 +871,37 @@ static void test_response_timeout(void **state)
     assert_int_equal(s.body_len, 2);
     assert_true(ms >= 95 && ms < 1000);
     assert_int_equal(kv_http_pool_busy(fx->pool) + kv_http_pool_idle(fx->pool), 0);
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    (*(int *)t->data)++;
+}
+
+/* Deadlines move on without restarting the timer: the one a pooled connection's earlier request
+ * set fires early during the next request and re-arms, which still gets its whole timeout. */
+static void test_response_timeout_after_reuse(void **state)
+{
+    struct fx *fx = *state;
+    struct kv_http_pool_config cfg = {.response_timeout_ms = 150};
+    struct res a = {0}, s = {0};
+    uv_timer_t t;
+    int ticks = 0;
+    uint64_t ms;
+
+    pool_open(fx, "127.0.0.1", fx->srv.port, &cfg);
+    get(fx, &a, "/cl");
+    assert_int_equal(a.done_status, 0);
+    uv_timer_init(&fx->loop, &t);
+    t.data = &ticks;
+    uv_timer_start(&t, on_tick, 100, 0);
+    assert_true(run_until(fx, NULL, &ticks, 1, 5000));
+    uv_close((uv_handle_t *)&t, NULL);
+    get(fx, &s, "/stall");
+    ms = (s.done_ns - s.start_ns) / 1000000;
+    assert_int_equal(s.done_status, KV_ETIMEOUT);
+    assert_true(ms >= 145 && ms < 1000);
+    assert_int_equal(atomic_load(&fx->srv.conns), 1);
 }
 
 static void test_truncated(void **state)
@@ -1011,6 +1189,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_get_content_length, setup, teardown),
         cmocka_unit_test_setup_teardown(test_post_request_bytes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_post_lent_body, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lent_body_partial_write, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
         cmocka_unit_test_setup_teardown(test_chunked_streamed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_framing_without_body, setup, teardown),
@@ -1021,6 +1201,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connect_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_response_timeout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_response_timeout_after_reuse, setup, teardown),
         cmocka_unit_test_setup_teardown(test_truncated, setup, teardown),
         cmocka_unit_test_setup_teardown(test_garbage, setup, teardown),
         cmocka_unit_test_setup_teardown(test_head_cap, setup, teardown),

@@ -945,6 +945,39 @@ static void c_timeouts(struct fx *fx)
     cli_close(&cl);
 }
 
+/* After a kept-alive request the timer runs for the idle deadline; the next request's head
+ * deadline comes earlier and must win (it is armed once the read's parse is over). */
+static void c_head_after_keepalive(struct fx *fx)
+{
+    struct cli cl;
+    struct resp r;
+    uint64_t t0;
+
+    EXPECT(fx, cli_connect(&cl, fx->port) == 0);
+    EXPECT(fx, cli_roundtrip(&cl, "GET /hello HTTP/1.1\r\n\r\n", &r) == 0);
+    EXPECT(fx, r.status == 200);
+    resp_cleanup(&r);
+    /* Time itself is the input here (not a condition to wait for): the connection's first
+     * timer, due header_timeout after the accept, must have fired and re-armed for idle. */
+    nanosleep(&(struct timespec){.tv_nsec = 200 * 1000 * 1000}, NULL);
+    t0 = kv_time_ns();
+    EXPECT(fx, cli_sends(&cl, "GET /hello HTTP/1.1\r\nHost: t\r\n"));
+    resp_init(&r);
+    EXPECT(fx, cli_response(&cl, &r) == 0);
+    EXPECT(fx, r.status == 408);
+    EXPECT(fx, ms_since(t0) >= 90 && ms_since(t0) < 1500);
+    resp_cleanup(&r);
+    EXPECT(fx, cli_eof(&cl));
+    cli_close(&cl);
+}
+
+static void test_head_timeout_after_keepalive(void **state)
+{
+    struct kv_http_server_config cfg = {.header_timeout_ms = 100, .idle_timeout_ms = 3000};
+    (void)state;
+    fx_run(&cfg, c_head_after_keepalive);
+}
+
 static void test_timeouts(void **state)
 {
     struct kv_http_server_config cfg = {.header_timeout_ms = 100, .idle_timeout_ms = 200};
@@ -1232,6 +1265,7 @@ int main(void)
         cmocka_unit_test(test_head_limits_and_garbage),
         cmocka_unit_test(test_expect_continue),
         cmocka_unit_test(test_timeouts),
+        cmocka_unit_test(test_head_timeout_after_keepalive),
         cmocka_unit_test(test_stream_exact_bytes),
         cmocka_unit_test(test_client_abort),
         cmocka_unit_test(test_slow_client_and_drain),
