@@ -1,17 +1,17 @@
 /* SPDX-License-Identifier: MIT */
-/* src/openai/request.c - streaming OpenAI request parser on yajl's event API (see request.h).
+/* src/openai/request.c - streaming OpenAI request parser on jsonscan's events (see request.h).
  *
- * The parser is a small pushdown automaton over yajl events. <frames> holds only containers
+ * The parser is a small pushdown automaton over JSON events. <frames> holds only containers
  * whose contents we keep (the top object, prompt lists, messages, a message, its content parts,
  * stop, stream_options); any other container is swallowed by counting its depth in <skip>, so
  * unknown keys cost one callback per token and nothing else. Only the innermost tracked frame
  * can be an object awaiting a key, hence the single <key>. Callbacks return 1 to continue and
- * 0 after recording an error in p.rc/p.err, which makes yajl stop with client_canceled.
+ * 0 after recording an error in p.rc/p.err, which makes the scanner stop (CANCELED).
  *
  * Chat messages render straight into <text>: BOS for the first, then the header once the role
  * is known, then content pieces; at the message's end the content is trimmed in place and
  * "<|eot_id|>" appended. A role arriving after content (rare) is spliced in through <tmp>.
- * Numbers come through yajl_number as raw text, so integers of any size never make yajl fail
+ * Numbers come through as raw text, so integers of any size never make the scanner fail
  * (Python accepts them) and token ids are converted by a short digit loop. strtod() assumes the
  * "C" locale, which these programs never change.
  */
@@ -27,12 +27,11 @@
 #include <string.h>
 #include <strings.h>
 
-#include <yajl/yajl_parse.h>
-
 #include "base/err.h"
 #include "base/mem.h"
 #include "openai/chat.h"
 #include "openai/json.h"
+#include "openai/jsonscan.h"
 
 #define LIT(s) s, sizeof(s) - 1
 
@@ -117,7 +116,7 @@ static const struct kv_request_limits default_limits = {
 
 /* ---------------------------------------------------------------- errors */
 
-/* Records the first error; returns 0 so callbacks can `return fail(...)` to stop yajl. */
+/* Records the first error; returns 0 so callbacks can `return fail(...)` to stop the parse. */
 __attribute__((format(printf, 3, 4))) static int fail(struct kv_request *r, int rc, const char *fmt,
                                                       ...)
 {
@@ -155,87 +154,6 @@ static int too_long_text(struct kv_request *r)
 static int text_append(struct kv_request *r, const char *s, size_t n)
 {
     return kv_buf_append(&r->text, s, n) < 0 ? too_long_text(r) : 1;
-}
-
-/* ---------------------------------------------------------------- yajl's memory */
-
-/* yajl allocates a handle, lexer and buffers per parse and has no reset: a bump arena that is
- * rewound per request makes that free. Blocks carry their size for realloc; what does not fit
- * goes to the heap (linked through <next>) and the arena grows by that much at the next reset. */
-struct blk {
-    size_t size;
-    struct blk *next;
-};
-
-static size_t round16(size_t n)
-{
-    return (n + 15) & ~(size_t)15;
-}
-
-static void *arena_malloc(void *ctx, size_t sz)
-{
-    struct kv_request_state *p = ctx;
-    size_t need = sizeof(struct blk) + round16(sz);
-    struct blk *b;
-
-    if (need <= p->arena_cap - p->arena_used) {
-        b = (struct blk *)(void *)(p->arena + p->arena_used);
-        p->arena_used += need;
-        b->next = NULL;
-    } else {
-        b = kv_malloc(need);
-        b->next = p->overflow;
-        p->overflow = b;
-        p->overflow_bytes += need;
-    }
-    b->size = round16(sz);
-    return b + 1;
-}
-
-static void *arena_realloc(void *ctx, void *ptr, size_t sz)
-{
-    struct kv_request_state *p = ctx;
-    struct blk *b;
-    void *q;
-
-    if (!ptr)
-        return arena_malloc(ctx, sz);
-    b = (struct blk *)ptr - 1;
-    if (sz <= b->size)
-        return ptr;
-    if ((char *)ptr + b->size == p->arena + p->arena_used &&
-        round16(sz) - b->size <= p->arena_cap - p->arena_used) {
-        p->arena_used += round16(sz) - b->size;
-        b->size = round16(sz);
-        return ptr;
-    }
-    q = arena_malloc(ctx, sz);
-    memcpy(q, ptr, b->size);
-    return q;
-}
-
-static void arena_free(void *ctx, void *ptr)
-{
-    (void)ctx;
-    (void)ptr;
-}
-
-static void arena_reset(struct kv_request_state *p)
-{
-    struct blk *b = p->overflow, *next;
-
-    for (; b; b = next) {
-        next = b->next;
-        free(b);
-    }
-    p->overflow = NULL;
-    if (p->overflow_bytes) {
-        p->arena_cap = round16(p->arena_cap + p->overflow_bytes);
-        free(p->arena);
-        p->arena = kv_malloc(p->arena_cap);
-        p->overflow_bytes = 0;
-    }
-    p->arena_used = 0;
 }
 
 /* ---------------------------------------------------------------- scalar coercion */
@@ -937,7 +855,7 @@ static int top_value(struct kv_request *r, const struct val *v)
     }
 }
 
-/* ---------------------------------------------------------------- yajl callbacks */
+/* ---------------------------------------------------------------- JSON events */
 
 static int on_value(struct kv_request *r, const struct val *v)
 {
@@ -1092,16 +1010,16 @@ static int cb_map_key(void *ctx, const unsigned char *key, size_t n)
     return 1;
 }
 
-static const yajl_callbacks callbacks = {
-    .yajl_null = cb_null,
-    .yajl_boolean = cb_boolean,
-    .yajl_number = cb_number,
-    .yajl_string = cb_string,
-    .yajl_start_map = cb_start_map,
-    .yajl_map_key = cb_map_key,
-    .yajl_end_map = cb_end,
-    .yajl_start_array = cb_start_array,
-    .yajl_end_array = cb_end,
+static const struct kv_jsonscan_callbacks callbacks = {
+    .null = cb_null,
+    .boolean = cb_boolean,
+    .number = cb_number,
+    .string = cb_string,
+    .start_map = cb_start_map,
+    .map_key = cb_map_key,
+    .end_map = cb_end,
+    .start_array = cb_start_array,
+    .end_array = cb_end,
 };
 
 /* ---------------------------------------------------------------- lifecycle */
@@ -1124,17 +1042,15 @@ void kv_request_init(struct kv_request *r, const struct kv_request_limits *lim)
     kv_buf_init(&r->p.tmp, l.max_text);
     r->prompts = kv_calloc(l.max_prompts, sizeof(*r->prompts));
     r->stops = kv_calloc(l.max_stops, sizeof(*r->stops));
-    r->p.arena_cap = 16 << 10;
-    r->p.arena = kv_malloc(r->p.arena_cap);
+    /* Deeper than the limit start() enforces, so that message wins; a string as written is at
+     * most 6 bytes per decoded byte (\u escapes), so the text cap is what stops a prompt. */
+    kv_jsonscan_init(&r->p.scan, &callbacks, r, KV_REQUEST_MAX_DEPTH + KV_REQUEST_FRAMES + 1,
+                     KV_MIN(l.max_text, SIZE_MAX / 8) * 6 + 64);
 }
 
 void kv_request_cleanup(struct kv_request *r)
 {
-    if (r->p.yajl)
-        yajl_free(r->p.yajl);
-    r->p.yajl = NULL;
-    arena_reset(&r->p);
-    KV_FREE(&r->p.arena);
+    kv_jsonscan_cleanup(&r->p.scan);
     kv_buf_cleanup(&r->text);
     kv_buf_cleanup(&r->p.strings);
     kv_buf_cleanup(&r->p.tmp);
@@ -1164,12 +1080,8 @@ static void reset_results(struct kv_request *r, enum kv_request_kind kind)
 void kv_request_begin(struct kv_request *r, enum kv_request_kind kind)
 {
     struct kv_request_state *p = &r->p;
-    yajl_alloc_funcs af = {arena_malloc, arena_realloc, arena_free, p};
 
-    if (p->yajl)
-        yajl_free(p->yajl);
-    arena_reset(p);
-    p->yajl = yajl_alloc(&callbacks, &af, r);
+    kv_jsonscan_reset(&p->scan);
     reset_results(r, kind);
     kv_buf_reset(&p->strings);
     p->sp = 0;
@@ -1186,38 +1098,26 @@ void kv_request_begin(struct kv_request *r, enum kv_request_kind kind)
     p->err[0] = '\0';
 }
 
-/* yajl's own error text ("parse error: ..."), already in our arena, tidied into p.err. No byte
- * offset: yajl's depends on how the body was split, and the message must not. */
-static int json_error(struct kv_request *r)
+/* The scanner stopped: a callback's error is already recorded; otherwise the JSON was invalid
+ * (its message gives the byte offset from the body's start, the same however it was split). */
+static int scan_stopped(struct kv_request *r)
 {
-    yajl_handle y = r->p.yajl;
-    unsigned char *e = yajl_get_error(y, 0, NULL, 0);
-    size_t n = e ? strlen((char *)e) : 0;
-
-    while (n && (e[n - 1] == '\n' || e[n - 1] == ' '))
-        n--;
-    fail(r, KV_EBADJSON, "JSON decode error: %.*s", (int)n, e ? (char *)e : "");
-    if (e)
-        yajl_free_error(y, e);
+    if (r->p.rc)
+        return r->p.rc;
+    fail(r, KV_EBADJSON, "JSON decode error: %s", kv_jsonscan_error(&r->p.scan));
     return r->p.rc;
 }
 
 int kv_request_feed(struct kv_request *r, const void *data, size_t len)
 {
-    yajl_status st;
-
     if (!r->p.began || r->p.done)
         return r->p.rc ? r->p.rc : -EINVAL;
     if (r->p.rc)
         return r->p.rc;
-    st = yajl_parse(r->p.yajl, data, len);
-    if (st == yajl_status_ok) {
-        r->p.fed += len;
-        return 0;
-    }
-    if (st == yajl_status_client_canceled && r->p.rc)
-        return r->p.rc;
-    return json_error(r);
+    if (kv_jsonscan_feed(&r->p.scan, data, len) != KV_JSONSCAN_OK)
+        return scan_stopped(r);
+    r->p.fed += len;
+    return 0;
 }
 
 /* The model validators (mode="before") of vLLM's request classes. */
@@ -1274,8 +1174,8 @@ int kv_request_finish(struct kv_request *r)
         return p->rc ? p->rc : -EINVAL;
     if (p->fed == 0) /* FastAPI reads an empty body as a missing one */
         return fail(r, KV_EBADREQ, "Field required"), p->rc;
-    if (yajl_complete_parse(p->yajl) != yajl_status_ok)
-        return p->rc ? p->rc : json_error(r);
+    if (kv_jsonscan_finish(&p->scan) != KV_JSONSCAN_OK)
+        return scan_stopped(r);
     if (!check_model_validators(r) || (r->kind == KV_REQUEST_CHAT && !finish_chat(r)))
         return p->rc;
     /* get_max_tokens(): `max_completion_tokens or max_tokens`, so 0 falls through */

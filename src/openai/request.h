@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* src/openai/request.h - streaming parser for /v1/completions and /v1/chat/completions bodies.
  *
- * A kv_request is fed the body in pieces as it arrives (yajl's event parser, no DOM: this is the
- * router's per-request cost) and keeps only what kvsim and kvroute use: model, the prompt(s),
+ * A kv_request is fed the body in pieces as it arrives (jsonscan.h's event parser, no DOM: this
+ * is the router's per-request cost) and keeps only what kvsim and kvroute use: model, the prompt(s),
  * stream flags, max_tokens, stop, sampling knobs, user. Every other key, with any value however
  * nested, is skipped. Chat messages are rendered as they arrive into one canonical text with the
  * Llama 3 template (chat.h), so prompts[0] of a chat request is exactly what vLLM tokenizes.
@@ -10,9 +10,9 @@
  * Data: <text> is one arena holding every text prompt (or the rendered chat) back to back;
  * <tokens> holds every token-id prompt back to back; <prompts> indexes both. Strings (model,
  * user, stop, ...) live in a private arena. All buffers keep their capacity across requests and
- * have hard caps from kv_request_limits, so a request costs no malloc in steady state (yajl's
- * own allocations come from a private bump arena reset per request) and no input grows memory
- * past the caps. Cost: one pass of yajl over the body plus one copy of the prompt text.
+ * have hard caps from kv_request_limits, so a request costs no malloc in steady state and no
+ * input grows memory past the caps. Cost: one pass of the scanner over the body plus one copy
+ * of the prompt text.
  *
  * Semantics mirror vLLM v0.10.0 (protocol.py CompletionRequest / ChatCompletionRequest under
  * pydantic v2 lax validation, then serving_*.py): ints accept integral floats, numeric strings
@@ -31,8 +31,9 @@
  * own text for its ValueErrors ("max_tokens must be at least 1, got 0."). vLLM itself returns
  * FastAPI's list of all errors; we report the first.
  *
- * Invalid JSON reads "JSON decode error: <yajl's reason>", with no byte offset so that the
- * message does not depend on how the body was split.
+ * Invalid JSON reads "JSON decode error: <Python json's reason> (byte N)", e.g. "Expecting ','
+ * delimiter (byte 17)", N counted from the body's start, so it does not depend on how the body
+ * was split.
  *
  * Known differences: pydantic lists every error of a union (prompt, content); we give one
  * message. A body nested deeper than KV_REQUEST_MAX_DEPTH is rejected as invalid JSON. Token ids
@@ -47,13 +48,12 @@
 #include <stdint.h>
 
 #include "base/buf.h"
+#include "openai/jsonscan.h"
 
 #define KV_REQUEST_MAX_DEPTH 512
 #define KV_REQUEST_ERR_MAX 512
 /* Frames the parser tracks: top object, messages, message, content, part. */
 #define KV_REQUEST_FRAMES 8
-
-struct yajl_handle_t;
 
 enum kv_request_kind {
     KV_REQUEST_COMPLETION = 0, /* POST /v1/completions */
@@ -85,11 +85,7 @@ struct kv_request_span {
 
 /* Parser state; private to request.c. */
 struct kv_request_state {
-    struct yajl_handle_t *yajl;
-    char *arena; /* yajl's allocations: bump arena, reset per request */
-    size_t arena_cap, arena_used;
-    void *overflow; /* allocations that did not fit, freed on reset */
-    size_t overflow_bytes;
+    struct kv_jsonscan scan;
     struct kv_request_limits lim;
     struct kv_buf strings; /* model, user, stops, ... */
     struct kv_buf tmp;     /* scratch for the rare reordering paths */

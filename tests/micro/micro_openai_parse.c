@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* tests/micro/micro_openai_parse.c - OpenAI request parsing throughput: a ~400 KB chat body
- * (whole, and fed in 16 KB pieces as the router does), a 9 KB completion body, a 2,000-token-id
- * completion body, each against yajl alone (no callbacks; and with a no-op string callback,
- * which makes yajl decode strings) as the floor.
+ * (whole, and fed in 16 KB pieces as the router does), a 9 KB completion body of prose with
+ * escapes and non-ASCII, the overhead benchmark's 9 KB plain-ASCII completion body
+ * (tests/micro/micro_router_post9k.lua), a 2,000-token-id completion body. Each against yajl
+ * alone (no callbacks; and with a no-op string callback, which makes yajl decode strings) and
+ * the JSON scanner alone (openai/jsonscan.h, same no-op callback), the parser kv_request uses.
  * Usage: micro_openai_parse [--smoke] */
 #include <stdbool.h>
 #include <stdio.h>
@@ -13,6 +15,7 @@
 
 #include "base/buf.h"
 #include "base/time.h"
+#include "openai/jsonscan.h"
 #include "openai/request.h"
 
 /* Deterministic prose with the escapes and non-ASCII real chat text carries. */
@@ -54,6 +57,18 @@ static void completion_body(struct kv_buf *b)
     filler(b, 8800, 7);
     kv_buf_appends(b, "\",\"max_tokens\":128,\"stream\":false,\"temperature\":0,\"seed\":1,"
                       "\"stop\":[\"\\n\\n\"],\"logprobs\":null}");
+}
+
+/* What wrk sends in scripts/bench-overhead.sh. */
+static void plain_body(struct kv_buf *b)
+{
+    kv_buf_appends(b, "{\"model\":\"m\",\"prompt\":\"");
+    for (int i = 0; i < 190; i++)
+        kv_buf_appends(b, "system prompt 03 of the benchmark fleet. ");
+    kv_buf_appends(b, "question 0000000001 ");
+    for (int i = 0; i < 900; i++)
+        kv_buf_appendc(b, 'x');
+    kv_buf_appends(b, "\",\"max_tokens\":1,\"ignore_eos\":true}");
 }
 
 static void tokens_body(struct kv_buf *b)
@@ -119,30 +134,57 @@ static void bench_yajl(const char *what, const struct kv_buf *b, int iters, bool
     report(what, b->len, iters, kv_time_ns() - t0);
 }
 
+static void bench_scan(const char *what, const struct kv_buf *b, int iters)
+{
+    static const struct kv_jsonscan_callbacks str = {.string = noop_string};
+    struct kv_jsonscan s;
+    uint64_t t0;
+
+    kv_jsonscan_init(&s, &str, NULL, 1024, 1 << 24);
+    t0 = kv_time_ns();
+    for (int i = 0; i < iters; i++) {
+        kv_jsonscan_reset(&s);
+        if (kv_jsonscan_feed(&s, b->data, b->len) || kv_jsonscan_finish(&s))
+            abort();
+    }
+    report(what, b->len, iters, kv_time_ns() - t0);
+    kv_jsonscan_cleanup(&s);
+}
+
 int main(int argc, char **argv)
 {
     int smoke = argc > 1 && strcmp(argv[1], "--smoke") == 0;
-    struct kv_buf chat, compl, toks;
+    struct kv_buf chat, compl, plain, toks;
 
     kv_buf_init(&chat, 1 << 22);
     kv_buf_init(&compl, 1 << 20);
+    kv_buf_init(&plain, 1 << 20);
     kv_buf_init(&toks, 1 << 20);
     chat_body(&chat);
     completion_body(&compl );
+    plain_body(&plain);
     tokens_body(&toks);
     bench_yajl("yajl alone, chat", &chat, smoke ? 5 : 1000, false);
     bench_yajl("yajl + string callback, chat", &chat, smoke ? 5 : 1000, true);
+    bench_scan("jsonscan + string callback, chat", &chat, smoke ? 5 : 1000);
     bench_parser("kv_request chat, whole body", KV_REQUEST_CHAT, &chat, chat.len, smoke ? 5 : 1000);
     bench_parser("kv_request chat, 16 KB pieces", KV_REQUEST_CHAT, &chat, 16384, smoke ? 5 : 1000);
     bench_yajl("yajl alone, completion", &compl, smoke ? 50 : 50000, false);
     bench_yajl("yajl + string callback, completion", &compl, smoke ? 50 : 50000, true);
+    bench_scan("jsonscan + string callback, completion", &compl, smoke ? 50 : 50000);
     bench_parser("kv_request completion", KV_REQUEST_COMPLETION, &compl, compl .len,
                  smoke ? 50 : 50000);
+    bench_yajl("yajl + string callback, plain 9 KB", &plain, smoke ? 50 : 100000, true);
+    bench_scan("jsonscan + string callback, plain 9 KB", &plain, smoke ? 50 : 100000);
+    bench_parser("kv_request plain 9 KB", KV_REQUEST_COMPLETION, &plain, plain.len,
+                 smoke ? 50 : 100000);
     bench_yajl("yajl alone, token ids", &toks, smoke ? 50 : 20000, false);
+    bench_scan("jsonscan alone, token ids", &toks, smoke ? 50 : 20000);
     bench_parser("kv_request token ids", KV_REQUEST_COMPLETION, &toks, toks.len,
                  smoke ? 50 : 20000);
     kv_buf_cleanup(&chat);
     kv_buf_cleanup(&compl );
+    kv_buf_cleanup(&plain);
     kv_buf_cleanup(&toks);
     return 0;
 }
