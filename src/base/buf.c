@@ -52,6 +52,11 @@ static int reserve(struct kv_buf *b, size_t n)
     return 0;
 }
 
+int kv_buf_reserve(struct kv_buf *b, size_t n)
+{
+    return reserve(b, n);
+}
+
 int kv_buf_append(struct kv_buf *b, const void *p, size_t n)
 {
     int rc = reserve(b, n);

@@ -41,6 +41,9 @@ int kv_buf_append_u64(struct kv_buf *b, uint64_t v);
  * digit count. For per-request numbers (status codes, lengths), where snprintf's format
  * parsing costs more than the digits. */
 size_t kv_buf_fmt_u64(char *out, uint64_t v);
+/* Makes room for <n> more bytes (and the NUL) without changing len, for a writer that fills
+ * data + len itself, then adds to len and terminates. Returns 0 or KV_ETOOBIG (unchanged). */
+int kv_buf_reserve(struct kv_buf *b, size_t n);
 /* Removes the first <n> bytes (n <= len). */
 void kv_buf_consume(struct kv_buf *b, size_t n);
 /* Hands the bytes to the caller (free() them); the buffer is empty after. Never NULL. */

@@ -136,6 +136,7 @@ struct kv__server_conn {
 struct route {
     char *method;
     char *path;
+    size_t path_len;
     kv_http_handler_cb cb;
     void *data;
 };
@@ -363,20 +364,56 @@ static int conn_send(struct kv__server_conn *c, const uv_buf_t *bufs, unsigned n
     return 0;
 }
 
-static void put_n(struct kv_buf *b, const char *s, size_t n, int *rc)
+/* A response head is gathered as pieces, then copied with one reservation: it is built for
+ * every response, and a dozen appends (each checking and terminating the buffer) cost more than
+ * the bytes. The pieces must live until head_flush(). */
+struct head_w {
+    struct kv_buf *b;
+    int rc;
+    unsigned n;
+    size_t total;
+    struct {
+        const char *s;
+        size_t len;
+    } p[40];
+};
+
+static void head_flush(struct head_w *w)
 {
-    if (*rc == 0)
-        *rc = kv_buf_append(b, s, n);
+    struct kv_buf *b = w->b;
+    char *d;
+
+    if (w->rc == 0 && (w->rc = kv_buf_reserve(b, w->total)) == 0) {
+        d = b->data + b->len;
+        for (unsigned i = 0; i < w->n; i++) {
+            memcpy(d, w->p[i].s, w->p[i].len);
+            d += w->p[i].len;
+        }
+        b->len += w->total;
+        b->data[b->len] = '\0';
+    }
+    w->n = 0;
+    w->total = 0;
 }
 
-#define PUT_LIT(b, lit, rc) put_n(b, lit, sizeof(lit) - 1, rc)
-
-static void put_line(struct kv_buf *b, const char *name, const char *value, int *rc)
+static void put_n(struct head_w *w, const char *s, size_t len)
 {
-    put_n(b, name, strlen(name), rc);
-    PUT_LIT(b, ": ", rc);
-    put_n(b, value, strlen(value), rc);
-    PUT_LIT(b, "\r\n", rc);
+    if (w->n == KV_ARRAY_LEN(w->p))
+        head_flush(w);
+    w->p[w->n].s = s;
+    w->p[w->n].len = len;
+    w->n++;
+    w->total += len;
+}
+
+#define PUT_LIT(w, lit) put_n(w, lit, sizeof(lit) - 1)
+
+static void put_line(struct head_w *w, const char *name, const char *value)
+{
+    put_n(w, name, strlen(name));
+    PUT_LIT(w, ": ");
+    put_n(w, value, strlen(value));
+    PUT_LIT(w, "\r\n");
 }
 
 /* The whole "Date: ...\r\n" line, formatted once a second. */
@@ -395,60 +432,50 @@ static const char *date_line(struct kv_http_server *srv, size_t *len)
     return srv->date;
 }
 
-/* "HTTP/1.1 <status> <reason>\r\n" */
-static void put_status(struct kv_buf *b, int status, int *rc)
-{
-    char num[KV_BUF_U64_MAX];
-    const char *reason = kv_http_reason(status);
-    size_t n = kv_buf_fmt_u64(num, status < 0 ? -(uint64_t)status : (uint64_t)status);
-
-    PUT_LIT(b, "HTTP/1.1 ", rc);
-    if (status < 0)
-        PUT_LIT(b, "-", rc);
-    put_n(b, num, n, rc);
-    PUT_LIT(b, " ", rc);
-    put_n(b, reason, strlen(reason), rc);
-    PUT_LIT(b, "\r\n", rc);
-}
-
 /* Formats the response head into c->head_out. <len> is used with FRAME_LENGTH. Decides here
  * whether the connection stays open: not when the client or a shutdown says otherwise, nor
- * after a close-delimited body. Per response on the proxy's path: no printf, one strlen per
- * piece, appends into a buffer that keeps its memory from one response to the next. */
+ * after a close-delimited body. No printf: this runs for every proxied response. */
 static int build_head(struct kv__server_conn *c, int status, const char *content_type,
                       const char *const *headers, enum frame frame, size_t len)
 {
-    struct kv_buf *b = &c->head_out;
-    char num[KV_BUF_U64_MAX];
-    const char *date;
+    struct head_w w = {.b = &c->head_out};
+    char code[KV_BUF_U64_MAX], clen[KV_BUF_U64_MAX];
+    const char *reason = kv_http_reason(status), *date;
     size_t n;
-    int rc = 0;
 
     if (c->srv->shutting_down || frame == FRAME_CLOSE)
         c->keep_alive = false;
-    kv_buf_reset(b);
-    put_status(b, status, &rc);
+    kv_buf_reset(w.b);
+    PUT_LIT(&w, "HTTP/1.1 ");
+    if (status < 0)
+        PUT_LIT(&w, "-");
+    n = kv_buf_fmt_u64(code, status < 0 ? -(uint64_t)status : (uint64_t)status);
+    put_n(&w, code, n);
+    PUT_LIT(&w, " ");
+    put_n(&w, reason, strlen(reason));
+    PUT_LIT(&w, "\r\n");
     if (c->srv->server_name)
-        put_line(b, "Server", c->srv->server_name, &rc);
+        put_line(&w, "Server", c->srv->server_name);
     date = date_line(c->srv, &n);
-    put_n(b, date, n, &rc);
+    put_n(&w, date, n);
     if (content_type)
-        put_line(b, "Content-Type", content_type, &rc);
+        put_line(&w, "Content-Type", content_type);
     for (size_t i = 0; headers && headers[i] && headers[i + 1]; i += 2)
-        put_line(b, headers[i], headers[i + 1], &rc);
+        put_line(&w, headers[i], headers[i + 1]);
     if (frame == FRAME_LENGTH) {
-        PUT_LIT(b, "Content-Length: ", &rc);
-        put_n(b, num, kv_buf_fmt_u64(num, len), &rc);
-        PUT_LIT(b, "\r\n", &rc);
+        PUT_LIT(&w, "Content-Length: ");
+        put_n(&w, clen, kv_buf_fmt_u64(clen, len));
+        PUT_LIT(&w, "\r\n");
     } else if (frame == FRAME_CHUNKED) {
-        PUT_LIT(b, "Transfer-Encoding: chunked\r\n", &rc);
+        PUT_LIT(&w, "Transfer-Encoding: chunked\r\n");
     }
     if (!c->keep_alive)
-        PUT_LIT(b, "Connection: close\r\n", &rc);
+        PUT_LIT(&w, "Connection: close\r\n");
     else if (c->http10)
-        PUT_LIT(b, "Connection: keep-alive\r\n", &rc);
-    PUT_LIT(b, "\r\n", &rc);
-    return rc;
+        PUT_LIT(&w, "Connection: keep-alive\r\n");
+    PUT_LIT(&w, "\r\n");
+    head_flush(&w);
+    return w.rc;
 }
 
 static bool status_has_body(int status)
@@ -943,10 +970,11 @@ static const struct route *find_route(struct kv_http_server *srv, struct kv_http
 {
     const struct route *get = NULL;
     bool is_head = strcmp(req->method, "HEAD") == 0;
+    size_t n = strlen(req->path);
 
     for (size_t i = 0; i < srv->nroutes; i++) {
         const struct route *r = &srv->routes[i];
-        if (strcmp(r->path, req->path) != 0)
+        if (r->path_len != n || memcmp(r->path, req->path, n) != 0)
             continue;
         if (strcmp(r->method, req->method) == 0)
             return r;
@@ -1327,6 +1355,7 @@ void kv_http_server_route(struct kv_http_server *srv, const char *method, const 
     r = &srv->routes[srv->nroutes++];
     r->method = kv_strdup(method);
     r->path = kv_strdup(path);
+    r->path_len = strlen(path);
     r->cb = cb;
     r->data = data;
 }

@@ -503,14 +503,25 @@ static void on_client_drain(struct kv_http_req *req, void *data)
 
 /* ---- dispatch --------------------------------------------------------------------------- */
 
-/* <name> is lower-cased (the server does it). Most names differ at the first byte. */
+/* <name> is lower-cased (the server does it). Compared by length first: most names match
+ * none of these lengths. */
 static bool hop_by_hop(const char *name)
 {
-    static const char *const hop[] = {"connection", "keep-alive", "proxy-connection",
-                                      "transfer-encoding", "te", "trailer", "upgrade", "host",
-                                      "content-length", "expect", "x-forwarded-for"};
+    static const struct {
+        const char *s;
+        size_t len;
+    } hop[] = {
+#define HOP(lit) {lit, sizeof(lit) - 1}
+        HOP("connection"),     HOP("keep-alive"), HOP("proxy-connection"),
+        HOP("transfer-encoding"), HOP("te"),      HOP("trailer"),
+        HOP("upgrade"),        HOP("host"),       HOP("content-length"),
+        HOP("expect"),         HOP("x-forwarded-for"),
+#undef HOP
+    };
+    size_t n = strlen(name);
+
     for (size_t i = 0; i < KV_ARRAY_LEN(hop); i++)
-        if (hop[i][0] == name[0] && strcmp(name, hop[i]) == 0)
+        if (hop[i].len == n && memcmp(name, hop[i].s, n) == 0)
             return true;
     return false;
 }

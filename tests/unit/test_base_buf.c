@@ -69,6 +69,25 @@ static void test_u64(void **state)
     kv_buf_cleanup(&b);
 }
 
+static void test_reserve(void **state)
+{
+    struct kv_buf b;
+    (void)state;
+    kv_buf_init(&b, 8);
+    assert_int_equal(kv_buf_appends(&b, "ab"), 0);
+    assert_int_equal(kv_buf_reserve(&b, 6), 0);
+    assert_true(b.cap >= 9);
+    assert_int_equal(b.len, 2);
+    memcpy(b.data + b.len, "cdefgh", 6);
+    b.len += 6;
+    b.data[b.len] = '\0';
+    assert_string_equal(b.data, "abcdefgh");
+    assert_int_equal(kv_buf_reserve(&b, 1), KV_ETOOBIG);
+    assert_int_equal(kv_buf_reserve(&b, 0), 0);
+    assert_int_equal(b.len, 8);
+    kv_buf_cleanup(&b);
+}
+
 static void test_strerror(void **state)
 {
     (void)state;
@@ -82,6 +101,7 @@ int main(void)
         cmocka_unit_test(test_append_and_max),
         cmocka_unit_test(test_consume_detach),
         cmocka_unit_test(test_u64),
+        cmocka_unit_test(test_reserve),
         cmocka_unit_test(test_strerror),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
