@@ -9,12 +9,6 @@
 #include "base/mem.h"
 #include "base/rand.h"
 
-static void put_le64(unsigned char *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
 int kv_blockhash_seed(uint64_t *seed)
 {
     unsigned char b[8];
@@ -58,14 +52,13 @@ int kv_blockhash_init(struct kv_blockhash *h, enum kv_blockhash_mode mode, uint3
     return 0;
 }
 
-/* Hashes the full block in buf[8..] (or counts it past the cap). */
-static void emit(struct kv_blockhash *h)
+/* Hashes one full block, in place: the chain enters through the seed, so no copy is needed. */
+static void emit(struct kv_blockhash *h, const void *block)
 {
     h->total_blocks++;
     if (h->n >= h->max)
         return;
-    put_le64(h->buf, h->chain);
-    h->chain = XXH3_64bits_withSeed(h->buf, 8 + (size_t)h->block_bytes, h->seed);
+    h->chain = XXH3_64bits_withSeed(block, h->block_bytes, h->seed ^ h->chain);
     h->out[h->n++] = h->chain;
 }
 
@@ -73,19 +66,24 @@ void kv_blockhash_feed(struct kv_blockhash *h, const void *data, size_t len)
 {
     const unsigned char *p = data;
 
-    while (len > 0) {
+    if (h->fill) { /* top up the carried partial block first */
         size_t take = KV_MIN((size_t)(h->block_bytes - h->fill), len);
-        /* Past the cap only whole blocks are counted: skip copying their bytes. */
         if (h->n < h->max)
-            memcpy(h->buf + 8 + h->fill, p, take);
+            memcpy(h->buf + h->fill, p, take);
         h->fill += (uint32_t)take;
         p += take;
         len -= take;
-        if (h->fill == h->block_bytes) {
-            emit(h);
-            h->fill = 0;
-        }
+        if (h->fill < h->block_bytes)
+            return;
+        emit(h, h->buf);
+        h->fill = 0;
     }
+    for (; len >= h->block_bytes; p += h->block_bytes, len -= h->block_bytes)
+        emit(h, p);
+    /* Past the cap only whole blocks are counted: the tail's bytes are not needed. */
+    if (len && h->n < h->max)
+        memcpy(h->buf, p, len);
+    h->fill = (uint32_t)len;
 }
 
 void kv_blockhash_feed_tokens(struct kv_blockhash *h, const int32_t *ids, size_t n)

@@ -28,21 +28,14 @@ static void fill_text(char *t, size_t n, uint64_t seed)
 static void test_exact_format(void **state)
 {
     char text[130];
-    unsigned char buf[8 + 64];
     uint64_t out[4], want;
     (void)state;
     fill_text(text, sizeof(text), 1);
     assert_int_equal(kv_blockhash_text(SEED, 77, 64, text, sizeof(text), out, 4), 2);
-    /* h0 = XXH3(le64(root) || block0, seed); h1 = XXH3(le64(h0) || block1, seed). */
-    memset(buf, 0, 8);
-    buf[0] = 77;
-    memcpy(buf + 8, text, 64);
-    want = XXH3_64bits_withSeed(buf, sizeof(buf), SEED);
+    /* h0 = XXH3(block0, seed ^ root); h1 = XXH3(block1, seed ^ h0). */
+    want = XXH3_64bits_withSeed(text, 64, SEED ^ 77);
     assert_true(out[0] == want);
-    for (int i = 0; i < 8; i++)
-        buf[i] = (unsigned char)(want >> (8 * i));
-    memcpy(buf + 8, text + 64, 64);
-    assert_true(out[1] == XXH3_64bits_withSeed(buf, sizeof(buf), SEED));
+    assert_true(out[1] == XXH3_64bits_withSeed(text + 64, 64, SEED ^ want));
 }
 
 static void test_partial_block_not_hashed(void **state)
