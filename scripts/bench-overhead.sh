@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: MIT
 # scripts/bench-overhead.sh - the router's overhead against HAProxy, in one run: both proxy the
 # same 9 KB completion requests to the same fast backend (one kvsim at --time-scale 100000),
-# alternating, each pinned to core 0 with wrk on core 1. Prints req/s and latency percentiles for
-# each round. Usage: scripts/bench-overhead.sh [BUILD_DIR] [ROUNDS] [SECONDS]
+# alternating, each pinned to core 0 with wrk on core 1. Prints req/s, latency percentiles and
+# the proxy's CPU time per request (user+sys, and user, from /proc/PID/stat) for each round. Usage: scripts/bench-overhead.sh [BUILD_DIR] [ROUNDS] [SECONDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build-rel}
@@ -26,6 +26,7 @@ PIDS+=($!)
 wait_ok "http://127.0.0.1:$SIM/health"
 taskset -c 0 "$BUILD/src/router/kvroute" --host 127.0.0.1 --port "$KVR" \
     --backend "http://127.0.0.1:$SIM" --log-level warning &
+KPID=$!
 PIDS+=($!)
 cat >"$TMP/haproxy.cfg" <<CFG
 global
@@ -46,18 +47,26 @@ backend be
     server s0 127.0.0.1:$SIM
 CFG
 taskset -c 0 haproxy -db -f "$TMP/haproxy.cfg" &
+HPID=$!
 PIDS+=($!)
 wait_ok "http://127.0.0.1:$KVR/health"
 wait_ok "http://127.0.0.1:$HAP/health"
 
-run() { # run NAME PORT
+cpu() { awk '{print $14 + $15, $14}' "/proc/$1/stat"; } # ticks: user+sys, user
+HZ=$(getconf CLK_TCK)
+run() { # run NAME PORT PID
+    local c0 u0 c1 u1
+    read -r c0 u0 < <(cpu "$3")
     taskset -c 1 wrk -t1 -c32 -d"${SECS}s" --latency -s tests/micro/micro_router_post9k.lua \
         "http://127.0.0.1:$2/v1/completions" >"$TMP/wrk.txt"
-    awk -v n="$1" '/Requests\/sec/ {rps=$2} /^ +50%/ {p50=$2} /^ +99%/ {p99=$2}
-         END {printf "%-8s %10s req/s   p50 %8s   p99 %8s\n", n, rps, p50, p99}' "$TMP/wrk.txt"
+    read -r c1 u1 < <(cpu "$3")
+    awk -v n="$1" -v c=$((c1 - c0)) -v u=$((u1 - u0)) -v hz="$HZ" '
+         /Requests\/sec/ {rps=$2} /^ +50%/ {p50=$2} /^ +99%/ {p99=$2} /requests in/ {req=$1}
+         END {printf "%-8s %10s req/s   p50 %8s   p99 %8s   cpu/req %5.1f us (user %4.1f)\n",
+                     n, rps, p50, p99, c * 1e6 / hz / req, u * 1e6 / hz / req}' "$TMP/wrk.txt"
 }
 echo "9 KB POST /v1/completions, wrk -t1 -c32 -d${SECS}s, proxy on core 0, wrk on core 1"
 for r in $(seq 1 "$ROUNDS"); do
-    run kvroute "$KVR"
-    run haproxy "$HAP"
+    run kvroute "$KVR" "$KPID"
+    run haproxy "$HAP" "$HPID"
 done
