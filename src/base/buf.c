@@ -110,15 +110,29 @@ int kv_buf_printf(struct kv_buf *b, const char *fmt, ...)
 
 size_t kv_buf_fmt_u64(char *out, uint64_t v)
 {
+    /* Two digits per division: the numbers are short, the divisions are the cost. */
+    static const char pairs[] = "00010203040506070809101112131415161718192021222324252627282930"
+                                "31323334353637383940414243444546474849505152535455565758596061"
+                                "62636465666768697071727374757677787980818283848586878889909192"
+                                "93949596979899";
     char tmp[KV_BUF_U64_MAX];
-    size_t n = 0;
+    char *p = tmp + sizeof(tmp);
+    size_t n;
 
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    for (size_t i = 0; i < n; i++)
-        out[i] = tmp[n - 1 - i];
+    while (v >= 100) {
+        const char *d = pairs + (v % 100) * 2;
+        v /= 100;
+        *--p = d[1];
+        *--p = d[0];
+    }
+    if (v >= 10) {
+        *--p = pairs[v * 2 + 1];
+        *--p = pairs[v * 2];
+    } else {
+        *--p = (char)('0' + v);
+    }
+    n = (size_t)(tmp + sizeof(tmp) - p);
+    memcpy(out, p, n);
     out[n] = '\0';
     return n;
 }

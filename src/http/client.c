@@ -628,9 +628,8 @@ static int on_header_field(http_parser *p, const char *at, size_t len)
     start = c->hb.len;
     if (hb_add(c, at, len) < 0)
         return -1;
-    for (char *s = c->hb.data + start; *s; s++)
-        if (*s >= 'A' && *s <= 'Z')
-            *s = (char)(*s - 'A' + 'a');
+    for (char *s = c->hb.data + start, *end = s + len; s < end; s++)
+        *s = (char)(*s | (char)(((unsigned)(unsigned char)*s - 'A' < 26u) << 5));
     return 0;
 }
 
@@ -973,9 +972,11 @@ static int call_dispatch(struct kv_http_call *call, bool allow_idle)
     return 0;
 }
 
-static bool has_crlf(const char *s)
+/* Length of <s>, or SIZE_MAX when it holds a CR or LF (which would break the framing). */
+static size_t field_len(const char *s)
 {
-    return s[strcspn(s, "\r\n")] != '\0';
+    size_t n = strcspn(s, "\r\n");
+    return s[n] ? SIZE_MAX : n;
 }
 
 /* Size of the request head, or 0 when an input would break the framing. */
@@ -988,9 +989,10 @@ static size_t head_size(const struct kv_http_pool *pool, const char *method, con
         return 0;
     n += pool->host_hdr_len;
     for (size_t i = 0; headers && headers[i]; i += 2) {
-        if (!headers[i + 1] || has_crlf(headers[i]) || has_crlf(headers[i + 1]))
+        size_t kn = field_len(headers[i]), vn = headers[i + 1] ? field_len(headers[i + 1]) : 0;
+        if (!headers[i + 1] || kn == SIZE_MAX || vn == SIZE_MAX)
             return 0;
-        n += strlen(headers[i]) + 2 + strlen(headers[i + 1]) + 2;
+        n += kn + 2 + vn + 2;
     }
     if (cl[0])
         n += sizeof("Content-Length: \r\n") - 1 + strlen(cl);

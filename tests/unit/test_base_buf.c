@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -58,6 +59,18 @@ static void test_u64(void **state)
     assert_string_equal(num, "0");
     assert_int_equal(kv_buf_fmt_u64(num, 200), 3);
     assert_string_equal(num, "200");
+    for (uint64_t v = 0; v < 100000; v += 7) { /* every digit count, and pair boundaries */
+        char want[32];
+        snprintf(want, sizeof(want), "%llu", (unsigned long long)v);
+        assert_int_equal(kv_buf_fmt_u64(num, v), strlen(want));
+        assert_string_equal(num, want);
+    }
+    assert_int_equal(kv_buf_fmt_u64(num, 10), 2);
+    assert_string_equal(num, "10");
+    assert_int_equal(kv_buf_fmt_u64(num, 100), 3);
+    assert_string_equal(num, "100");
+    assert_int_equal(kv_buf_fmt_u64(num, 10000000000000000000ull), 20);
+    assert_string_equal(num, "10000000000000000000");
     assert_int_equal(kv_buf_fmt_u64(num, UINT64_MAX), 20);
     assert_string_equal(num, "18446744073709551615");
     kv_buf_init(&b, 6);
