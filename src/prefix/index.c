@@ -229,6 +229,28 @@ static int slot_for(struct kv_index *ix, uint32_t i, uint32_t now)
     return stalest;
 }
 
+/* Victims fetched ahead: a backend at capacity evicts its tail for every new block, and each
+ * eviction deletes the tail's map slot, cold since that block was new. */
+#ifndef KV_INDEX_VICTIMS
+#define KV_INDEX_VICTIMS 2
+#endif
+
+/* Fetches the map slots of <bs>'s next <from>..<to> victims and the entry after them, walking
+ * from its tail (entries up to <from> are in cache from earlier calls). */
+static void prefetch_victims(const struct kv_index *ix, const struct backend *bs, int from, int to)
+{
+    uint32_t t = bs->tail;
+
+    for (int d = 0; d <= to && t != NIL; d++) {
+        const struct entry *e = ent_of(ix, t);
+        if (d >= from)
+            kv_u64map_prefetch(&ix->map, e->hash);
+        t = e->prev[t & 3];
+        if (d == to && t != NIL)
+            __builtin_prefetch(ent_of(ix, t), 1);
+    }
+}
+
 /* Records that <b> now holds <hash>, which it did not hold (<i>: its entry, or KV_U64MAP_NONE),
  * at the head of its list; evicts its tail past capacity. */
 static void add_block(struct kv_index *ix, uint32_t b, uint64_t hash, uint32_t i, uint32_t now)
@@ -245,8 +267,10 @@ static void add_block(struct kv_index *ix, uint32_t b, uint64_t hash, uint32_t i
     bs->count++;
     link_head(ix, bs, (i << 2) | (uint32_t)s);
     /* The chain being recorded is at the head and no longer than capacity: the tail is older. */
-    if (bs->count > bs->capacity)
+    if (bs->count > bs->capacity) {
         drop_ref(ix, bs->tail);
+        prefetch_victims(ix, bs, KV_INDEX_VICTIMS - 1, KV_INDEX_VICTIMS - 1);
+    }
 }
 
 /* Moves the list segment <lo>..<hi> (lo nearer the head; NIL: none) to the head of <bs>'s list,
@@ -311,6 +335,8 @@ int kv_index_record(struct kv_index *ix, uint32_t b, const uint64_t *h, uint32_t
     n = KV_MIN(n, ix->max_entries);
     if (n > 0)
         ix->hi_backend = KV_MAX(ix->hi_backend, b + 1);
+    if (n > 0 && ix->b[b].count >= ix->b[b].capacity)
+        prefetch_victims(ix, &ix->b[b], 0, KV_INDEX_VICTIMS - 1);
     /* Last block first, so block 0 ends up most recently used. */
     record_chain(ix, b, h, n, stamp_of(ix, now_ns));
     return (int)KV_MIN(n, (uint32_t)INT32_MAX);
