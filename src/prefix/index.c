@@ -42,7 +42,7 @@ struct backend {
 };
 
 struct kv_index {
-    struct kv_u64map map;
+    struct kv_u64map_ref map;
     struct entry *ents;
     struct backend *b;
     uint32_t max_entries;
@@ -82,13 +82,13 @@ struct kv_index *kv_index_new(uint32_t max_entries, uint32_t max_backends,
         max_backends > KV_INDEX_MAX_BACKENDS)
         return NULL;
     ix = kv_calloc(1, sizeof(*ix));
-    /* The map grows with the entries in use: the default bound (4Mi) is far above what most
-     * deployments hold, and probes into a map sized for it miss the caches and the TLB. */
-    if (kv_u64map_init_grow(&ix->map, max_entries, MAP_START) < 0) {
-        free(ix);
-        return NULL;
-    }
     ix->ents = kv_malloc((size_t)max_entries * sizeof(*ix->ents));
+    /* The map grows with the entries in use: the default bound (4Mi) is far above what most
+     * deployments hold, and probes into a map sized for it miss the caches and the TLB. Keys
+     * are the entries' hashes (an entry's hash is set before it is mapped, and kept until it
+     * is unmapped). Cannot fail: max_entries is in the map's range. */
+    (void)kv_u64map_ref_init(&ix->map, max_entries, MAP_START, &ix->ents[0].hash,
+                             sizeof(*ix->ents));
     ix->b = kv_malloc((size_t)max_backends * sizeof(*ix->b));
     for (uint32_t i = 0; i < max_backends; i++)
         ix->b[i] = (struct backend){NIL, NIL, 0, default_capacity};
@@ -103,7 +103,7 @@ void kv_index_free(struct kv_index *ix)
 {
     if (!ix)
         return;
-    kv_u64map_cleanup(&ix->map);
+    kv_u64map_ref_cleanup(&ix->map);
     free(ix->ents);
     free(ix->b);
     free(ix);
@@ -153,7 +153,7 @@ static bool drop_ref(struct kv_index *ix, uint32_t ref)
     e->be[ref & 3] = NO_BACKEND;
     if (!entry_empty(e))
         return false;
-    kv_u64map_del(&ix->map, e->hash);
+    kv_u64map_ref_del(&ix->map, e->hash);
     e->next[0] = ix->free_head;
     ix->free_head = ref >> 2;
     return true;
@@ -198,7 +198,7 @@ static uint32_t alloc_entry(struct kv_index *ix, uint64_t hash, uint32_t now)
     for (int s = 0; s < KV_INDEX_SLOTS; s++)
         e->be[s] = NO_BACKEND;
     /* Cannot fail: entries in use < max_entries = the map's bound. */
-    (void)kv_u64map_put(&ix->map, hash, i);
+    (void)kv_u64map_ref_put(&ix->map, hash, i);
     return i;
 }
 
@@ -244,7 +244,7 @@ static void prefetch_victims(const struct kv_index *ix, const struct backend *bs
     for (int d = 0; d <= to && t != NIL; d++) {
         const struct entry *e = ent_of(ix, t);
         if (d >= from)
-            kv_u64map_prefetch(&ix->map, e->hash);
+            kv_u64map_ref_prefetch(&ix->map, e->hash);
         t = e->prev[t & 3];
         if (d == to && t != NIL)
             __builtin_prefetch(ent_of(ix, t), 1);
@@ -306,7 +306,7 @@ static void record_chain(struct kv_index *ix, uint32_t b, const uint64_t *h, uin
     uint32_t lo = NIL, hi = NIL;
 
     for (uint32_t k = n; k-- > 0;) {
-        uint32_t i = kv_u64map_get(&ix->map, h[k]);
+        uint32_t i = kv_u64map_ref_get(&ix->map, h[k]);
         int s = i != KV_U64MAP_NONE ? slot_of(&ix->ents[i], b) : -1;
         if (s < 0) {
             splice_head(ix, bs, lo, hi);
@@ -367,19 +367,19 @@ uint32_t kv_index_lookup(const struct kv_index *ix, const uint64_t *h, uint32_t 
     const struct entry *e;
 
     memset(matched, 0, (size_t)ix->max_backends * sizeof(*matched));
-    if (n == 0 || (idx = kv_u64map_get(&ix->map, h[0])) == KV_U64MAP_NONE)
+    if (n == 0 || (idx = kv_u64map_ref_get(&ix->map, h[0])) == KV_U64MAP_NONE)
         return 0;
     e = &ix->ents[idx];
     for (int s = 0; s < KV_INDEX_SLOTS; s++)
         if (e->be[s] != NO_BACKEND)
             alive[na++] = e->be[s];
     for (i = 1; i < KV_MIN(n, 1 + PREFETCH); i++)
-        kv_u64map_prefetch(&ix->map, h[i]);
+        kv_u64map_ref_prefetch(&ix->map, h[i]);
     /* Every backend with a match holds block 0, so at most KV_INDEX_SLOTS are ever alive. */
     for (i = 1; i < n; i++) {
         if (i + PREFETCH < n)
-            kv_u64map_prefetch(&ix->map, h[i + PREFETCH]);
-        idx = kv_u64map_get(&ix->map, h[i]);
+            kv_u64map_ref_prefetch(&ix->map, h[i + PREFETCH]);
+        idx = kv_u64map_ref_get(&ix->map, h[i]);
         if (idx == KV_U64MAP_NONE)
             break;
         uint32_t left = prune_alive(&ix->ents[idx], alive, na, i, matched);
@@ -449,7 +449,7 @@ uint32_t kv_index_max_backends(const struct kv_index *ix)
 
 size_t kv_index_bytes(const struct kv_index *ix)
 {
-    return sizeof(*ix) + kv_u64map_bytes(&ix->map) +
+    return sizeof(*ix) + kv_u64map_ref_bytes(&ix->map) +
            (size_t)ix->max_entries * sizeof(struct entry) +
            (size_t)ix->max_backends * sizeof(struct backend);
 }

@@ -24,10 +24,10 @@
  * hold block 0), one map probe per block, no allocation; record is O(blocks) plus the evictions
  * it causes; remove_backend is O(that backend's blocks). The entry pool is allocated at creation
  * (64 bytes an entry, touched only as entries are first used); the map grows with the entries in
- * use, 32-64 bytes each (up to 32 bytes per max_entries), so the hot path probes a map sized to
+ * use, 32-64 bytes each (at most 64 bytes per max_entries), so the hot path probes a map sized to
  * the live working set, not to the bound. Record may reallocate the map while it first grows;
- * nothing else allocates. Stamps are 32-bit
- * milliseconds, so ages are exact up to 49 days. Pure: no I/O, not thread-safe.
+ * nothing else allocates. Stamps are 32-bit milliseconds, so ages are exact up to 49 days.
+ * Pure: no I/O, not thread-safe.
  */
 #ifndef KV_PREFIX_INDEX_H
 #define KV_PREFIX_INDEX_H

@@ -149,3 +149,130 @@ size_t kv_u64map_bytes(const struct kv_u64map *m)
 {
     return m->slots ? ((size_t)m->mask + 1) * sizeof(*m->slots) : 0;
 }
+
+/* The ref map: slots hold {tag, val}; tag = top 32 bits of key * MUL, so a slot's home is
+ * tag >> (32 - log2(slots)) and growth or deletion need no key. */
+
+static inline uint32_t ref_home(const struct kv_u64map_ref *m, uint32_t tag)
+{
+    return (uint32_t)(((uint64_t)tag << 32) >> m->shift);
+}
+
+static void ref_alloc(struct kv_u64map_ref *m, unsigned bits)
+{
+    uint64_t nslots = 1ull << bits;
+
+    m->slots = kv_malloc(nslots * sizeof(*m->slots));
+    for (uint64_t i = 0; i < nslots; i++)
+        m->slots[i].val = KV_U64MAP_NONE;
+    m->mask = (uint32_t)(nslots - 1);
+    m->shift = 64 - bits;
+}
+
+/* Log2 of the slots keeping <items> at load <= 0.25, at least 4 slots, at most 2^32 (a bound of
+ * 2^30 items then sits at 0.25 too). */
+static unsigned ref_bits(uint32_t items)
+{
+    unsigned bits = 2;
+
+    while (bits < 32 && (1ull << bits) < 4ull * items)
+        bits++;
+    return bits;
+}
+
+int kv_u64map_ref_init(struct kv_u64map_ref *m, uint32_t max_items, uint32_t start_items,
+                       const uint64_t *keys, size_t stride)
+{
+    if (max_items == 0 || max_items > KV_U64MAP_MAX_ITEMS)
+        return -EINVAL;
+    ref_alloc(m, ref_bits(KV_MAX(KV_MIN(start_items, max_items), 1u)));
+    m->keys = (const char *)keys;
+    m->stride = stride;
+    m->count = 0;
+    m->max = max_items;
+    m->max_mask = (uint32_t)((1ull << ref_bits(max_items)) - 1);
+    return 0;
+}
+
+void kv_u64map_ref_cleanup(struct kv_u64map_ref *m)
+{
+    KV_FREE(&m->slots);
+    m->count = 0;
+    m->mask = 0;
+}
+
+static void ref_grow(struct kv_u64map_ref *m)
+{
+    struct kv_u64map_ref_slot *old = m->slots;
+    uint64_t old_n = (uint64_t)m->mask + 1;
+
+    ref_alloc(m, 64 - m->shift + 1);
+    for (uint64_t j = 0; j < old_n; j++) {
+        if (old[j].val == KV_U64MAP_NONE)
+            continue;
+        uint32_t i = ref_home(m, old[j].tag);
+        while (m->slots[i].val != KV_U64MAP_NONE)
+            i = (i + 1) & m->mask;
+        m->slots[i] = old[j];
+    }
+    free(old);
+}
+
+int kv_u64map_ref_put(struct kv_u64map_ref *m, uint64_t key, uint32_t val)
+{
+    uint32_t tag = (uint32_t)((key * KV_U64MAP_MUL) >> 32), i = ref_home(m, tag);
+
+    for (;; i = (i + 1) & m->mask) {
+        struct kv_u64map_ref_slot *s = &m->slots[i];
+        if (s->val == KV_U64MAP_NONE)
+            break;
+        if (s->tag == tag && kv_u64map_ref_key(m, s->val) == key) {
+            s->val = val;
+            return 0;
+        }
+    }
+    if (m->count >= m->max)
+        return -ENOSPC;
+    if (4ull * (m->count + 1) > (uint64_t)m->mask + 1 && m->mask < m->max_mask) {
+        ref_grow(m);
+        for (i = ref_home(m, tag); m->slots[i].val != KV_U64MAP_NONE; i = (i + 1) & m->mask)
+            ;
+    }
+    m->slots[i] = (struct kv_u64map_ref_slot){tag, val};
+    m->count++;
+    return 0;
+}
+
+bool kv_u64map_ref_del(struct kv_u64map_ref *m, uint64_t key)
+{
+    uint32_t tag = (uint32_t)((key * KV_U64MAP_MUL) >> 32), i = ref_home(m, tag), hole, j;
+
+    for (;; i = (i + 1) & m->mask) {
+        const struct kv_u64map_ref_slot *s = &m->slots[i];
+        if (s->val == KV_U64MAP_NONE)
+            return false;
+        if (s->tag == tag && kv_u64map_ref_key(m, s->val) == key)
+            break;
+    }
+    m->slots[i].val = KV_U64MAP_NONE;
+    m->count--;
+    /* Backward shift, as close_hole. */
+    for (hole = j = i;;) {
+        j = (j + 1) & m->mask;
+        struct kv_u64map_ref_slot *s = &m->slots[j];
+        if (s->val == KV_U64MAP_NONE)
+            return true;
+        uint32_t h = ref_home(m, s->tag);
+        bool stays = hole <= j ? (hole < h && h <= j) : (hole < h || h <= j);
+        if (stays)
+            continue;
+        m->slots[hole] = *s;
+        s->val = KV_U64MAP_NONE;
+        hole = j;
+    }
+}
+
+size_t kv_u64map_ref_bytes(const struct kv_u64map_ref *m)
+{
+    return m->slots ? ((size_t)m->mask + 1) * sizeof(*m->slots) : 0;
+}

@@ -17,6 +17,12 @@
  * bound is 128 MB of slots; 200k live items need 8 MB). Never shrinks. Cost: get/del O(1)
  * expected, no allocation; put O(1) amortized (a doubling rehashes every item once, and only
  * while the map reaches a size it has never had). Not thread-safe.
+ *
+ * struct kv_u64map_ref (below) is the growing map for callers whose records hold their own keys
+ * (the prefix index): 8-byte {tag, val} slots at load <= 0.25, for the bytes a {key, val} map
+ * spends at 0.5. Measured on the prefix index's record path (micro_prefix_index): 20% faster
+ * than kv_u64map_init_grow, as nearly every probe, hit or miss, ends at its home slot, so the
+ * probe and backward-shift loops' branches predict.
  */
 #ifndef KV_PREFIX_U64MAP_H
 #define KV_PREFIX_U64MAP_H
@@ -84,5 +90,70 @@ static inline void kv_u64map_prefetch(const struct kv_u64map *m, uint64_t key)
 }
 /* Bytes allocated for slots now. */
 size_t kv_u64map_bytes(const struct kv_u64map *m);
+
+/* A growing map whose keys live in the caller's records, not in the map: record v's key is the
+ * (8-byte aligned) uint64_t at <keys> + v * <stride> bytes. A slot is 8 bytes, {tag, val}: tag
+ * is the top 32 bits of key * KV_U64MAP_MUL, so its home slot is the tag's top bits and growth
+ * and deletion never read the records; a tag match is confirmed on the record (which the prefix
+ * index reads next anyway). The array doubles to keep the load <= 0.25: 32-64 bytes an item
+ * stored, at most 64 bytes per max_items. The records must not move, and a record's key must be
+ * in place from its put to its del. */
+struct kv_u64map_ref_slot {
+    uint32_t tag;
+    uint32_t val; /* KV_U64MAP_NONE: empty */
+};
+
+struct kv_u64map_ref {
+    struct kv_u64map_ref_slot *slots;
+    const char *keys;
+    size_t stride;
+    uint32_t mask;     /* slot count - 1 */
+    uint32_t count;    /* items stored */
+    uint32_t max;      /* item bound given at init */
+    uint32_t max_mask; /* mask at the bound: growth stops there */
+    unsigned shift;    /* 64 - log2(slot count) */
+};
+
+/* Prepares a map for at most <max_items> items (1..KV_U64MAP_MAX_ITEMS) with slots for
+ * min(<start_items>, <max_items>) to start (at least 1); keys are read at <keys> (borrowed for
+ * the map's life) + val * <stride>. Returns 0 or -EINVAL for a bound out of range. */
+int kv_u64map_ref_init(struct kv_u64map_ref *m, uint32_t max_items, uint32_t start_items,
+                       const uint64_t *keys, size_t stride);
+/* Frees the slots. Safe on a zeroed map. */
+void kv_u64map_ref_cleanup(struct kv_u64map_ref *m);
+
+static inline uint64_t kv_u64map_ref_key(const struct kv_u64map_ref *m, uint32_t val)
+{
+    return *(const uint64_t *)(const void *)(m->keys + (size_t)val * m->stride);
+}
+
+/* Returns the value stored under <key>, or KV_U64MAP_NONE. */
+static inline uint32_t kv_u64map_ref_get(const struct kv_u64map_ref *m, uint64_t key)
+{
+    uint64_t p = key * KV_U64MAP_MUL;
+    uint32_t tag = (uint32_t)(p >> 32), i = (uint32_t)(p >> m->shift);
+
+    for (;;) {
+        const struct kv_u64map_ref_slot *s = &m->slots[i];
+        if (s->val == KV_U64MAP_NONE)
+            return KV_U64MAP_NONE;
+        if (s->tag == tag && kv_u64map_ref_key(m, s->val) == key)
+            return s->val;
+        i = (i + 1) & m->mask;
+    }
+}
+/* Stores <val> (!= KV_U64MAP_NONE, whose record holds <key>) under <key>, replacing any value
+ * there; may reallocate the slots. Returns 0, or -ENOSPC if the key is new and the map already
+ * holds max_items (nothing changes). */
+int kv_u64map_ref_put(struct kv_u64map_ref *m, uint64_t key, uint32_t val);
+/* Removes <key> (its record must still hold it); returns true if it was there. */
+bool kv_u64map_ref_del(struct kv_u64map_ref *m, uint64_t key);
+/* Hints the CPU to fetch <key>'s home slot. No effect on the map. */
+static inline void kv_u64map_ref_prefetch(const struct kv_u64map_ref *m, uint64_t key)
+{
+    __builtin_prefetch(&m->slots[(key * KV_U64MAP_MUL) >> m->shift]);
+}
+/* Bytes allocated for slots now. */
+size_t kv_u64map_ref_bytes(const struct kv_u64map_ref *m);
 
 #endif /* KV_PREFIX_U64MAP_H */

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -177,6 +178,105 @@ static void test_churn_vs_reference(void **state)
     kv_u64map_cleanup(&m);
 }
 
+/* Inverse of KV_U64MAP_MUL mod 2^64 (Newton), to build keys with a chosen product. */
+static uint64_t mul_inverse(void)
+{
+    uint64_t x = KV_U64MAP_MUL;
+
+    for (int i = 0; i < 6; i++)
+        x *= 2 - KV_U64MAP_MUL * x;
+    return x;
+}
+
+/* Keys inside larger records (stride 24). */
+struct rec {
+    uint64_t pad[2];
+    uint64_t key;
+};
+
+static void test_ref_basic(void **state)
+{
+    struct rec r[8] = {{{0, 0}, 0}};
+    struct kv_u64map_ref m;
+    uint64_t inv = mul_inverse();
+    (void)state;
+    assert_int_equal(KV_U64MAP_MUL * inv, 1);
+    assert_int_equal(kv_u64map_ref_init(&m, 0, 1, &r[0].key, sizeof(r[0])), -EINVAL);
+    assert_int_equal(kv_u64map_ref_init(&m, KV_U64MAP_MAX_ITEMS + 1, 1, &r[0].key, sizeof(r[0])),
+                     -EINVAL);
+    assert_int_equal(kv_u64map_ref_init(&m, 5, 1, &r[0].key, sizeof(r[0])), 0);
+    /* One item at load <= 0.25: 4 slots of 8 bytes. */
+    assert_int_equal(kv_u64map_ref_bytes(&m), 4 * 8);
+    /* Keys 1..4 share their tag (top 32 bits of key * MUL) and their home slot. */
+    for (int v = 1; v <= 4; v++)
+        r[v].key = ((0xabcdef12ull << 32) | (uint64_t)v) * inv;
+    r[5].key = 0;
+    r[6].key = UINT64_MAX;
+    for (uint32_t v = 1; v <= 4; v++)
+        assert_int_equal(kv_u64map_ref_put(&m, r[v].key, v), 0);
+    assert_int_equal(kv_u64map_ref_bytes(&m), 16 * 8);
+    assert_int_equal(kv_u64map_ref_put(&m, r[5].key, 5), 0);
+    assert_int_equal(kv_u64map_ref_bytes(&m), 32 * 8);
+    assert_int_equal(kv_u64map_ref_put(&m, r[6].key, 6), -ENOSPC);
+    assert_int_equal(kv_u64map_ref_put(&m, r[2].key, 2), 0); /* replace is fine when full */
+    assert_int_equal(m.count, 5);
+    for (uint32_t v = 1; v <= 5; v++)
+        assert_int_equal(kv_u64map_ref_get(&m, r[v].key), v);
+    assert_int_equal(kv_u64map_ref_get(&m, r[6].key), KV_U64MAP_NONE);
+    /* Same tag, not stored: the record check rejects every tag match. */
+    assert_int_equal(kv_u64map_ref_get(&m, ((0xabcdef12ull << 32) | 99) * inv), KV_U64MAP_NONE);
+    assert_true(kv_u64map_ref_del(&m, r[1].key));
+    assert_false(kv_u64map_ref_del(&m, r[1].key));
+    for (uint32_t v = 2; v <= 5; v++)
+        assert_int_equal(kv_u64map_ref_get(&m, r[v].key), v);
+    assert_int_equal(kv_u64map_ref_put(&m, r[6].key, 6), 0);
+    assert_int_equal(kv_u64map_ref_get(&m, r[6].key), 6);
+    kv_u64map_ref_cleanup(&m);
+    kv_u64map_ref_cleanup(&m);
+}
+
+/* Random puts and deletes against a plain array, across the doublings from 4 slots to the
+ * bound's; a third of the keys come in groups sharing a tag, a third are small integers. Record
+ * k holds key k for good, so the value stored for key k is k. */
+static void test_ref_churn_vs_reference(void **state)
+{
+    enum { MAX = 3000, KEYS = 4500, OPS = 80000 };
+    uint64_t *keys = kv_malloc(KEYS * sizeof(*keys)), inv = mul_inverse();
+    bool *in = kv_calloc(KEYS, sizeof(*in));
+    struct kv_u64map_ref m;
+    struct kv_rand r;
+    uint32_t count = 0;
+    (void)state;
+    kv_rand_seed(&r, 9);
+    for (int k = 0; k < KEYS; k++)
+        keys[k] = k % 3 == 0   ? (uint64_t)k
+                  : k % 3 == 1 ? (((uint64_t)(k / 30) << 32) | (uint64_t)k) * inv
+                               : kv_rand_next(&r);
+    assert_int_equal(kv_u64map_ref_init(&m, MAX, 1, keys, sizeof(*keys)), 0);
+    for (int op = 0; op < OPS; op++) {
+        uint32_t k = (uint32_t)kv_rand_below(&r, KEYS);
+        if (kv_rand_below(&r, 3) < 2) {
+            int rc = kv_u64map_ref_put(&m, keys[k], k);
+            assert_int_equal(rc, !in[k] && count == MAX ? -ENOSPC : 0);
+            count += rc == 0 && !in[k];
+            in[k] = in[k] || rc == 0;
+        } else {
+            assert_int_equal(kv_u64map_ref_del(&m, keys[k]), in[k]);
+            count -= in[k];
+            in[k] = false;
+        }
+        assert_int_equal(m.count, count);
+        assert_true(4ull * m.count <= (uint64_t)m.mask + 1);
+        if (op % 997 == 0 || op == OPS - 1)
+            for (uint32_t i = 0; i < KEYS; i++)
+                assert_int_equal(kv_u64map_ref_get(&m, keys[i]), in[i] ? i : KV_U64MAP_NONE);
+    }
+    assert_int_equal(kv_u64map_ref_bytes(&m), 16384 * 8);
+    kv_u64map_ref_cleanup(&m);
+    free(keys);
+    free(in);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -184,6 +284,8 @@ int main(void)
         cmocka_unit_test(test_churn_vs_reference),
         cmocka_unit_test(test_grow),
         cmocka_unit_test(test_grow_churn_vs_reference),
+        cmocka_unit_test(test_ref_basic),
+        cmocka_unit_test(test_ref_churn_vs_reference),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
