@@ -629,7 +629,8 @@ static int on_header_field(http_parser *p, const char *at, size_t len)
     if (hb_add(c, at, len) < 0)
         return -1;
     for (char *s = c->hb.data + start, *end = s + len; s < end; s++)
-        *s = (char)(*s | (char)(((unsigned)(unsigned char)*s - 'A' < 26u) << 5));
+        if (*s >= 'A' && *s <= 'Z')
+            *s = (char)(*s - 'A' + 'a');
     return 0;
 }
 
