@@ -232,7 +232,7 @@ static int slot_for(struct kv_index *ix, uint32_t i, uint32_t now)
 /* Victims fetched ahead: a backend at capacity evicts its tail for every new block, and each
  * eviction deletes the tail's map slot, cold since that block was new. */
 #ifndef KV_INDEX_VICTIMS
-#define KV_INDEX_VICTIMS 2
+#define KV_INDEX_VICTIMS 4
 #endif
 
 /* Fetches the map slots of <bs>'s next <from>..<to> victims and the entry after them, walking
