@@ -14,6 +14,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "base/buf.h"
 #include "http/server.h"
@@ -35,6 +36,11 @@ bool kv__server_conn_finished(const struct kv__server_conn *c);
 /* Acts as if the connection's current deadline passed (408 on a partial request, close when
  * idle); nothing if it has none (a request being handled). */
 void kv__server_conn_expire(struct kv__server_conn *c);
+/* Turns the fast path for plain requests on (the default) or off, so that tests can compare
+ * it with http-parser's handling of the same bytes. */
+void kv__server_set_fast_path(struct kv_http_server *srv, bool on);
+/* Requests the fast path took so far. */
+uint64_t kv__server_fast_requests(const struct kv_http_server *srv);
 /* Frees the connection; a request still being handled gets its on_close first. NULL: no-op. */
 void kv__server_conn_fake_free(struct kv__server_conn *c);
 

@@ -153,6 +153,8 @@ struct kv_http_server {
     struct kv__server_conn *conns; /* every accepted connection until released */
     unsigned nconn, ninflight;
     bool listener_closed, shutting_down, shutdown_fired, free_pending;
+    bool fast_path; /* plain requests skip http-parser (see fast_request); tests turn it off */
+    uint64_t fast_requests;
     kv_http_shutdown_cb on_shutdown;
     void *shutdown_data;
     int64_t date_sec;
@@ -737,9 +739,9 @@ static int end_piece(struct kv__server_conn *c)
     return head_append(c, "", 1);
 }
 
-static int on_message_begin(http_parser *p)
+/* A request starts: the per-request state is reset (also by the fast path). */
+static void begin_message(struct kv__server_conn *c)
 {
-    struct kv__server_conn *c = conn_of(p);
     struct kv_http_req *req = &c->req;
 
     set_state(c, KV_SERVER_HEAD);
@@ -753,6 +755,11 @@ static int on_message_begin(http_parser *p)
     memset(req, 0, sizeof *req);
     req->conn = c;
     req->start_ns = kv_time_ns();
+}
+
+static int on_message_begin(http_parser *p)
+{
+    begin_message(conn_of(p));
     return 0; /* the head's deadline is armed once parse() returns (usually moot by then) */
 }
 
@@ -1002,6 +1009,226 @@ static void dispatch(struct kv__server_conn *c)
         route_miss(srv, req);
 }
 
+/* ---- fast path for plain requests ----
+ *
+ * http-parser spends most of its time per byte of the head (a state machine step and a URL
+ * character check each). A request that is whole in the buffer and plainly formed (GET, HEAD
+ * or POST of an origin-form target over HTTP/1.1, token header names, visible-ASCII values, at
+ * most one Content-Length, no Connection, Transfer-Encoding, Upgrade or Expect) is split here
+ * instead, into exactly what the parser callbacks would have stored; anything else (or
+ * anything doubtful) is left to http-parser untouched, so its verdicts stay the only ones.
+ * http-parser is then still at the start of a message, as after any complete one. */
+
+#define FAST_MAX_HEADERS 32
+#define FAST_MAX_HEAD 8192
+
+static bool tchar(unsigned char ch)
+{
+    switch (ch) {
+    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+': case '-':
+    case '.': case '^': case '_': case '`': case '|': case '~':
+        return true;
+    default:
+        return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
+    }
+}
+
+/* Target bytes taken as they are; '#' and anything unusual go to http-parser. */
+static bool url_char(unsigned char ch)
+{
+    switch (ch) {
+    case '#': case '"': case '<': case '>': case '\\': case '^': case '`': case '{': case '|':
+    case '}':
+        return false;
+    default:
+        return ch > 0x20 && ch < 0x7f;
+    }
+}
+
+/* Header value bytes: visible ASCII, SP and HTAB (obs-text and controls go to http-parser). */
+static bool value_char(char ch)
+{
+    return (ch >= 0x20 && ch < 0x7f) || ch == '\t';
+}
+
+static bool name_eq(const char *s, size_t n, const char *lower, size_t ln)
+{
+    if (n != ln)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if ((s[i] >= 'A' && s[i] <= 'Z' ? s[i] - 'A' + 'a' : s[i]) != lower[i])
+            return false;
+    return true;
+}
+
+#define NAME_IS(s, n, lit) name_eq(s, n, lit, sizeof(lit) - 1)
+
+/* A header the fast path leaves to http-parser (framing and connection semantics). */
+static bool special_header(const char *name, size_t n)
+{
+    return NAME_IS(name, n, "connection") || NAME_IS(name, n, "proxy-connection") ||
+           NAME_IS(name, n, "transfer-encoding") || NAME_IS(name, n, "upgrade") ||
+           NAME_IS(name, n, "expect");
+}
+
+struct fast_req {
+    const char *url;
+    size_t url_len, head_len, stored;
+    uint64_t clen;
+    bool has_clen;
+    enum http_method method;
+    unsigned nh;
+    struct {
+        uint32_t name, name_len, value, value_len; /* offsets into the request bytes */
+    } h[FAST_MAX_HEADERS];
+};
+
+/* The request line "<GET|HEAD|POST> /<target> HTTP/1.1\r\n"; returns its length or 0. */
+static size_t fast_line(const char *d, size_t len, struct fast_req *f)
+{
+    size_t i, m;
+
+    if (len > 4 && memcmp(d, "GET ", 4) == 0)
+        f->method = HTTP_GET, m = 4;
+    else if (len > 5 && memcmp(d, "POST ", 5) == 0)
+        f->method = HTTP_POST, m = 5;
+    else if (len > 5 && memcmp(d, "HEAD ", 5) == 0)
+        f->method = HTTP_HEAD, m = 5;
+    else
+        return 0;
+    if (d[m] != '/')
+        return 0;
+    for (i = m; i < len && url_char((unsigned char)d[i]); i++)
+        ;
+    f->url = d + m;
+    f->url_len = i - m;
+    if (len - i < 11 || memcmp(d + i, " HTTP/1.1\r\n", 11) != 0)
+        return 0;
+    return i + 11;
+}
+
+/* Content-Length digits in d[v, e), trailing blanks allowed; false to give up. */
+static bool fast_clen(const char *d, size_t v, size_t e, struct fast_req *f)
+{
+    while (e > v && (d[e - 1] == ' ' || d[e - 1] == '\t'))
+        e--;
+    if (f->has_clen || e == v || e - v > 15)
+        return false;
+    f->has_clen = true;
+    for (; v < e; v++) {
+        if (d[v] < '0' || d[v] > '9')
+            return false;
+        f->clen = f->clen * 10 + (uint64_t)(d[v] - '0');
+    }
+    return true;
+}
+
+/* The header line at d[off, len); returns the offset after its CRLF, or 0 to give up. */
+static size_t fast_header(const char *d, size_t off, size_t len, struct fast_req *f)
+{
+    size_t i = off, v, e;
+
+    while (i < len && tchar((unsigned char)d[i]))
+        i++;
+    if (i == off || i >= len || d[i] != ':' || f->nh == FAST_MAX_HEADERS ||
+        special_header(d + off, i - off))
+        return 0;
+    for (v = i + 1; v < len && (d[v] == ' ' || d[v] == '\t'); v++)
+        ;
+    for (e = v; e < len && value_char(d[e]); e++)
+        ;
+    if (len - e < 2 || d[e] != '\r' || d[e + 1] != '\n')
+        return 0;
+    if (NAME_IS(d + off, i - off, "content-length") && !fast_clen(d, v, e, f))
+        return 0;
+    f->h[f->nh].name = (uint32_t)off;
+    f->h[f->nh].name_len = (uint32_t)(i - off);
+    f->h[f->nh].value = (uint32_t)v;
+    f->h[f->nh].value_len = (uint32_t)(e - v);
+    f->nh++;
+    f->stored += (i - off) + 1 + (e - v) + 1;
+    return e + 2;
+}
+
+/* Checks a whole plain request at <d>: 0 if http-parser must see it, else its byte count. */
+static size_t fast_scan(const struct kv__server_conn *c, const char *d, size_t len,
+                        struct fast_req *f)
+{
+    size_t lim = KV_MIN(len, (size_t)FAST_MAX_HEAD), off;
+
+    f->has_clen = false;
+    f->clen = 0;
+    f->nh = 0;
+    if ((off = fast_line(d, lim, f)) == 0)
+        return 0;
+    f->stored = f->url_len + 1;
+    while (off + 1 < lim && !(d[off] == '\r' && d[off + 1] == '\n'))
+        if ((off = fast_header(d, off, lim, f)) == 0)
+            return 0;
+    if (off + 1 >= lim)
+        return 0; /* the head is not whole (or too long for this path) */
+    f->head_len = off + 2;
+    if (f->stored > c->head.max || f->clen > c->srv->cfg.max_body_bytes ||
+        f->clen > len - f->head_len)
+        return 0;
+    return f->head_len + (size_t)f->clen;
+}
+
+/* Stores the head as the parser callbacks do: URL\0 then name\0value\0 per header. */
+static void fast_store(struct kv__server_conn *c, const char *d, const struct fast_req *f)
+{
+    char *p;
+
+    kv_buf_reserve(&c->head, f->stored); /* fits: fast_scan checked c->head.max */
+    p = c->head.data + c->head.len;
+    memcpy(p, f->url, f->url_len);
+    p[f->url_len] = '\0';
+    p += f->url_len + 1;
+    if (c->spans_cap < f->nh) {
+        c->spans_cap = KV_MAX(f->nh, 16u);
+        c->spans = kv_realloc(c->spans, c->spans_cap * sizeof *c->spans);
+        c->hdrs = kv_realloc(c->hdrs, c->spans_cap * sizeof *c->hdrs);
+    }
+    for (unsigned i = 0; i < f->nh; i++) {
+        c->spans[i].name = (uint32_t)(p - c->head.data);
+        memcpy(p, d + f->h[i].name, f->h[i].name_len);
+        p[f->h[i].name_len] = '\0';
+        p += f->h[i].name_len + 1;
+        c->spans[i].value = (uint32_t)(p - c->head.data);
+        memcpy(p, d + f->h[i].value, f->h[i].value_len);
+        p[f->h[i].value_len] = '\0';
+        p += f->h[i].value_len + 1;
+    }
+    c->nspans = f->nh;
+    c->head.len = (size_t)(p - c->head.data);
+    c->head.data[c->head.len] = '\0';
+}
+
+/* Takes a whole plain request from <d> and dispatches it; returns the bytes used, or 0 when
+ * http-parser must parse it (nothing touched then). Only at the start of a message. */
+static size_t fast_request(struct kv__server_conn *c, const char *d, size_t len)
+{
+    struct fast_req f;
+    size_t n;
+
+    if (!c->srv->fast_path || (n = fast_scan(c, d, len, &f)) == 0)
+        return 0;
+    begin_message(c);
+    fast_store(c, d, &f);
+    finish_headers(c);
+    split_target(c); /* cannot fail: the target is origin-form */
+    set_state(c, KV_SERVER_BODY);
+    c->t_read = now_ms(c->srv);
+    c->req.method = http_method_str(f.method);
+    c->http10 = false;
+    c->keep_alive = true; /* HTTP/1.1 without a Connection header */
+    if (f.clen)
+        kv_buf_append(&c->body, d + f.head_len, (size_t)f.clen); /* fits: max_body_bytes */
+    set_state(c, KV_SERVER_HANDLING);
+    c->srv->fast_requests++;
+    return n;
+}
+
 /* ---- input ---- */
 
 static void reject(struct kv__server_conn *c, enum http_errno e)
@@ -1035,6 +1262,11 @@ static size_t parse(struct kv__server_conn *c, const char *data, size_t len)
     assert(!c->in_parse);
     c->in_parse = true;
     while (off < len && can_parse(c)) {
+        if (c->state == KV_SERVER_IDLE && (n = fast_request(c, data + off, len - off)) > 0) {
+            off += n;
+            dispatch(c);
+            continue;
+        }
         n = http_parser_execute(&c->parser, &parser_settings, data + off, len - off);
         off += n;
         e = HTTP_PARSER_ERRNO(&c->parser);
@@ -1251,6 +1483,7 @@ static void server_init(struct kv_http_server *srv, const struct kv_http_server_
         srv->cfg.idle_timeout_ms = 60 * 1000;
     srv->date_sec = -1;
     srv->listener_closed = true;
+    srv->fast_path = true;
 }
 
 static void server_release(struct kv_http_server *srv)
@@ -1646,6 +1879,16 @@ void kv__server_conn_expire(struct kv__server_conn *c)
 {
     if (deadline(c) != 0)
         expire(c);
+}
+
+void kv__server_set_fast_path(struct kv_http_server *srv, bool on)
+{
+    srv->fast_path = on;
+}
+
+uint64_t kv__server_fast_requests(const struct kv_http_server *srv)
+{
+    return srv->fast_requests;
 }
 
 void kv__server_conn_fake_free(struct kv__server_conn *c)

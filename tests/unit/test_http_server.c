@@ -1135,6 +1135,120 @@ static char *fake_run(const char *input, size_t piece, struct kv_http_server_con
     return kv_buf_detach(&out, NULL);
 }
 
+/* Body: "<method> <path> ?<query>\n" then "<name>=<value>\n" per header, then the body. */
+static void h_dump(struct kv_http_req *req, void *data)
+{
+    struct kv_buf b;
+    const struct kv_http_header *h;
+    const char *body;
+    size_t n, len;
+    (void)data;
+
+    kv_buf_init(&b, 1 << 20);
+    kv_buf_printf(&b, "%s %s ?%s\n", kv_http_req_method(req), kv_http_req_path(req),
+                  kv_http_req_query(req));
+    h = kv_http_req_headers(req, &n);
+    for (size_t i = 0; i < n; i++)
+        kv_buf_printf(&b, "%s=%s\n", h[i].name, h[i].value);
+    body = kv_http_req_body(req, &len);
+    kv_buf_append(&b, body, len);
+    kv_http_respond(req, 200, "text/plain", NULL, b.data, b.len);
+    kv_buf_cleanup(&b);
+}
+
+/* Output of <input> fed in <piece>-byte reads, with the fast path on or off; *<fast> gets how
+ * many requests took it. */
+static char *dump_run(const char *input, size_t piece, bool on, uint64_t *fast)
+{
+    struct kv_http_server_config cfg = {.max_body_bytes = 100};
+    struct kv_http_server *srv;
+    struct kv__server_conn *c;
+    struct kv_buf out;
+    size_t len = strlen(input), off = 0;
+
+    assert_int_equal(kv__server_new_detached(&cfg, &srv), 0);
+    kv__server_set_fast_path(srv, on);
+    kv_http_server_route(srv, "GET", "/d", h_dump, NULL);
+    kv_http_server_route(srv, "POST", "/d", h_dump, NULL);
+    kv_http_server_route(srv, "PUT", "/d", h_dump, NULL);
+    kv_buf_init(&out, 1 << 20);
+    c = kv__server_conn_fake(srv, &out);
+    while (off < len) {
+        size_t n = KV_MIN(piece, len - off);
+        n = kv__server_conn_feed(c, input + off, n);
+        if (n == 0)
+            break;
+        off += n;
+    }
+    kv__server_conn_fake_free(c);
+    *fast = kv__server_fast_requests(srv);
+    kv_http_server_free(srv);
+    while (out.data && strip_date(&out))
+        ;
+    return kv_buf_detach(&out, NULL);
+}
+
+/* The fast path for plain requests gives byte for byte what http-parser gives, takes the plain
+ * ones, and leaves every other shape (framing, connection semantics, odd bytes) to the parser. */
+static void test_fast_path_same_as_parser(void **state)
+{
+    static const struct {
+        const char *in;
+        int fast; /* requests the fast path takes when fed whole */
+    } cases[] = {
+        {"GET /d HTTP/1.1\r\nHost: x\r\n\r\n", 1},
+        {"POST /d?a=1&b=%20 HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+         "Content-Length: 5\r\n\r\nhello", 1},
+        {"GET /d HTTP/1.1\r\nX-A: \t v \t\r\nX-Empty:\r\nX-B:v\r\nX-C:  \r\n\r\n", 1},
+        {"POST /d HTTP/1.1\r\nCONTENT-length:  3 \r\n\r\nabc", 1},
+        {"GET /d HTTP/1.1\r\nContent-Length: 0\r\n\r\n", 1},
+        {"HEAD /d HTTP/1.1\r\n\r\n", 1},
+        {"GET /nope HTTP/1.1\r\n\r\n", 1},
+        {"GET /d HTTP/1.1\r\n\r\nPOST /d HTTP/1.1\r\nContent-Length: 2\r\n\r\nokGET /d?z H", 2},
+        {"POST /d HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc", 0},
+        {"POST /d HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", 0},
+        {"GET /d HTTP/1.0\r\n\r\n", 0},
+        {"GET /d HTTP/1.1\r\nConnection: close\r\n\r\n", 0},
+        {"POST /d HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\nx", 0},
+        {"GET /d HTTP/1.1\r\nUpgrade: h2c\r\n\r\n", 0},
+        {"GET /d#frag HTTP/1.1\r\n\r\n", 0},
+        {"GET /d HTTP/1.1\r\nX: caf\xc3\xa9\r\n\r\n", 0},
+        {"GET /d HTTP/1.1\r\nX: a\x01b\r\n\r\n", 0},
+        {"GET /d HTTP/1.1\r\nBad Name: x\r\n\r\n", 0},
+        {"GET /d HTTP/1.1\r\n folded\r\n\r\n", 0},
+        {"GET /d HTTP/1.1\nX: y\n\n", 0},
+        {"POST /d HTTP/1.1\r\nContent-Length: 101\r\n\r\n", 0},
+        {"POST /d HTTP/1.1\r\nContent-Length: 1x\r\n\r\nab", 0},
+        {"POST /d HTTP/1.1\r\nContent-Length: 9\r\n\r\nshort", 0},
+        {"PUT /d HTTP/1.1\r\nContent-Length: 1\r\n\r\nx", 0},
+        {"GET http://h/d HTTP/1.1\r\n\r\n", 0},
+        {"\r\nGET /d HTTP/1.1\r\n\r\n", 0},
+        {"GET  /d HTTP/1.1\r\n\r\n", 0},
+#define H4 "X-h: v\r\nX-i: w\r\nX-j:\r\nX-k: y \r\n"
+        {"GET /d HTTP/1.1\r\n" H4 H4 H4 H4 H4 "\r\n", 1}, /* 20 headers: spans grow */
+        {"GET /d HTTP/1.1\r\n" H4 H4 H4 H4 H4 H4 H4 H4 H4 "\r\n", 0}, /* over 32 */
+#undef H4
+    };
+    (void)state;
+
+    for (size_t i = 0; i < KV_ARRAY_LEN(cases); i++) {
+        uint64_t fast_on, fast_off, fast_bytes;
+        char *on = dump_run(cases[i].in, 1 << 20, true, &fast_on);
+        char *off = dump_run(cases[i].in, 1 << 20, false, &fast_off);
+        char *bytes = dump_run(cases[i].in, 1, true, &fast_bytes);
+
+        if (strcmp(on, off) != 0 || strcmp(on, bytes) != 0)
+            fail_msg("case %zu differs:\n--- fast\n%s\n--- parser\n%s\n--- bytewise\n%s", i, on,
+                     off, bytes);
+        assert_int_equal(fast_on, cases[i].fast);
+        assert_int_equal(fast_off, 0);
+        assert_int_equal(fast_bytes, 0); /* a head split over reads goes to http-parser */
+        free(on);
+        free(off);
+        free(bytes);
+    }
+}
+
 static void test_fake_byte_by_byte(void **state)
 {
     struct kv_http_server_config cfg = {.max_body_bytes = 64};
@@ -1271,6 +1385,7 @@ int main(void)
         cmocka_unit_test(test_slow_client_and_drain),
         cmocka_unit_test(test_graceful_shutdown),
         cmocka_unit_test(test_fake_byte_by_byte),
+        cmocka_unit_test(test_fast_path_same_as_parser),
         cmocka_unit_test(test_fake_expire),
         cmocka_unit_test(test_sse_helpers),
         cmocka_unit_test(test_fuzz_corpus),
