@@ -861,7 +861,7 @@ static void on_timer(uv_timer_t *t)
 
     c->timer_on = false;
     if (c->resume_pending) {
-        if (!c->call->paused) /* else paused again first: the next resume kicks anew */
+        if (c->call && !c->call->paused) /* paused again first: the next resume kicks anew */
             conn_resume_now(c);
         return;
     }

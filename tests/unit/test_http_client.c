@@ -1033,6 +1033,41 @@ static void test_pause_resume(void **state)
     assert_int_equal(b.idle_at_done, 1);
 }
 
+static void on_resume_then_pause(uv_timer_t *t)
+{
+    struct res *r = t->data;
+    kv_http_call_resume(r->call); /* queued bytes: delivery is deferred to a later turn... */
+    kv_http_call_pause(r->call);  /* ...and paused again before it ran */
+}
+
+/* A resume that is taken back before its deferred delivery ran delivers nothing; the next
+ * resume does. */
+static void test_pause_again_before_resume_ran(void **state)
+{
+    struct fx *fx = *state;
+    struct res r = {.pause_in_body = true};
+    struct pauser p = {.r = &r, .bodies_seen = -1};
+    uv_timer_t a, b;
+
+    pool_open(fx, "127.0.0.1", fx->srv.port, NULL);
+    uv_timer_init(&fx->loop, &a);
+    uv_timer_init(&fx->loop, &b);
+    a.data = &r;
+    b.data = &p;
+    start(fx, &r, "GET", "/chunk-one");
+    assert_true(run_until(fx, NULL, &r.bodies, 1, 5000));
+    uv_timer_start(&a, on_resume_then_pause, 10, 0);
+    uv_timer_start(&b, on_unpause, 60, 0); /* records the body count, then resumes */
+    assert_true(wait_done(fx, &r, 1));
+    uv_close((uv_handle_t *)&a, NULL);
+    uv_close((uv_handle_t *)&b, NULL);
+    uv_run(&fx->loop, UV_RUN_NOWAIT);
+    assert_int_equal(p.bodies_seen, 1);
+    assert_int_equal(r.done_status, 0);
+    assert_int_equal(r.bodies, 2);
+    assert_memory_equal(r.body, "abcdef", 6);
+}
+
 static void test_concurrent(void **state)
 {
     struct fx *fx = *state;
@@ -1207,6 +1242,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_head_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel_in_body, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pause_resume, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pause_again_before_resume_ran, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pool_close_inflight, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ipv6_literal, setup, teardown),
