@@ -44,4 +44,21 @@ uint64_t kv__server_fast_requests(const struct kv_http_server *srv);
 /* Frees the connection; a request still being handled gets its on_close first. NULL: no-op. */
 void kv__server_conn_fake_free(struct kv__server_conn *c);
 
+/* ---- h1scan.c: plain header lines, for the fast paths of server.c and client.c ---- */
+
+struct kv__h1scan_field {
+    size_t name, name_len, value, value_len; /* offsets into the scanned bytes */
+};
+
+/* Scans the header line at d[off, len): a token name, ':', optional blanks, a value of
+ * visible ASCII, SP and HTAB (trailing blanks kept, as http-parser hands them over), CRLF.
+ * Returns the offset after the CRLF and fills <f>, or 0 when the line is not of that plain
+ * form (then http-parser must judge it). */
+size_t kv__h1scan_header(const char *d, size_t off, size_t len, struct kv__h1scan_field *f);
+/* Whether the <n> bytes at <s> equal <lower> (<ln> bytes, lower case) ignoring ASCII case. */
+bool kv__h1scan_name_is(const char *s, size_t n, const char *lower, size_t ln);
+#define KV__H1SCAN_NAME_IS(s, n, lit) kv__h1scan_name_is(s, n, lit, sizeof(lit) - 1)
+/* A Content-Length value (trailing blanks allowed): 1 to 15 digits. False otherwise. */
+bool kv__h1scan_clen(const char *v, size_t n, uint64_t *out);
+
 #endif /* KV_HTTP_INTERNAL_H */

@@ -1028,17 +1028,6 @@ static void dispatch(struct kv__server_conn *c)
 #define FAST_MAX_HEADERS 32
 #define FAST_MAX_HEAD 8192
 
-static bool tchar(unsigned char ch)
-{
-    switch (ch) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+': case '-':
-    case '.': case '^': case '_': case '`': case '|': case '~':
-        return true;
-    default:
-        return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
-    }
-}
-
 /* Target bytes taken as they are; '#' and anything unusual go to http-parser. */
 static bool url_char(unsigned char ch)
 {
@@ -1051,30 +1040,13 @@ static bool url_char(unsigned char ch)
     }
 }
 
-/* Header value bytes: visible ASCII, SP and HTAB (obs-text and controls go to http-parser). */
-static bool value_char(char ch)
-{
-    return (ch >= 0x20 && ch < 0x7f) || ch == '\t';
-}
-
-static bool name_eq(const char *s, size_t n, const char *lower, size_t ln)
-{
-    if (n != ln)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if ((s[i] >= 'A' && s[i] <= 'Z' ? s[i] - 'A' + 'a' : s[i]) != lower[i])
-            return false;
-    return true;
-}
-
-#define NAME_IS(s, n, lit) name_eq(s, n, lit, sizeof(lit) - 1)
-
 /* A header the fast path leaves to http-parser (framing and connection semantics). */
 static bool special_header(const char *name, size_t n)
 {
-    return NAME_IS(name, n, "connection") || NAME_IS(name, n, "proxy-connection") ||
-           NAME_IS(name, n, "transfer-encoding") || NAME_IS(name, n, "upgrade") ||
-           NAME_IS(name, n, "expect");
+    return KV__H1SCAN_NAME_IS(name, n, "connection") ||
+           KV__H1SCAN_NAME_IS(name, n, "proxy-connection") ||
+           KV__H1SCAN_NAME_IS(name, n, "transfer-encoding") ||
+           KV__H1SCAN_NAME_IS(name, n, "upgrade") || KV__H1SCAN_NAME_IS(name, n, "expect");
 }
 
 struct fast_req {
@@ -1113,47 +1085,26 @@ static size_t fast_line(const char *d, size_t len, struct fast_req *f)
     return i + 11;
 }
 
-/* Content-Length digits in d[v, e), trailing blanks allowed; false to give up. */
-static bool fast_clen(const char *d, size_t v, size_t e, struct fast_req *f)
-{
-    while (e > v && (d[e - 1] == ' ' || d[e - 1] == '\t'))
-        e--;
-    if (f->has_clen || e == v || e - v > 15)
-        return false;
-    f->has_clen = true;
-    for (; v < e; v++) {
-        if (d[v] < '0' || d[v] > '9')
-            return false;
-        f->clen = f->clen * 10 + (uint64_t)(d[v] - '0');
-    }
-    return true;
-}
-
 /* The header line at d[off, len); returns the offset after its CRLF, or 0 to give up. */
 static size_t fast_header(const char *d, size_t off, size_t len, struct fast_req *f)
 {
-    size_t i = off, v, e;
+    struct kv__h1scan_field h;
+    size_t next = kv__h1scan_header(d, off, len, &h);
+    bool is_cl;
 
-    while (i < len && tchar((unsigned char)d[i]))
-        i++;
-    if (i == off || i >= len || d[i] != ':' || f->nh == FAST_MAX_HEADERS ||
-        special_header(d + off, i - off))
+    if (next == 0 || f->nh == FAST_MAX_HEADERS || special_header(d + h.name, h.name_len))
         return 0;
-    for (v = i + 1; v < len && (d[v] == ' ' || d[v] == '\t'); v++)
-        ;
-    for (e = v; e < len && value_char(d[e]); e++)
-        ;
-    if (len - e < 2 || d[e] != '\r' || d[e + 1] != '\n')
+    is_cl = KV__H1SCAN_NAME_IS(d + h.name, h.name_len, "content-length");
+    if (is_cl && (f->has_clen || !kv__h1scan_clen(d + h.value, h.value_len, &f->clen)))
         return 0;
-    if (NAME_IS(d + off, i - off, "content-length") && !fast_clen(d, v, e, f))
-        return 0;
-    f->h[f->nh].name = (uint32_t)off;
-    f->h[f->nh].name_len = (uint32_t)(i - off);
-    f->h[f->nh].value = (uint32_t)v;
-    f->h[f->nh].value_len = (uint32_t)(e - v);
+    f->has_clen |= is_cl;
+    f->h[f->nh].name = (uint32_t)h.name;
+    f->h[f->nh].name_len = (uint32_t)h.name_len;
+    f->h[f->nh].value = (uint32_t)h.value;
+    f->h[f->nh].value_len = (uint32_t)h.value_len;
     f->nh++;
-    f->stored += (i - off) + 1 + (e - v) + 1;
-    return e + 2;
+    f->stored += h.name_len + 1 + h.value_len + 1;
+    return next;
 }
 
 /* Checks a whole plain request at <d>: 0 if http-parser must see it, else its byte count. */

@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: MIT */
+/* tests/unit/test_http_h1scan.c - the strict header-line scanner of the HTTP fast paths. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "http/internal.h"
+
+static size_t scan(const char *line, struct kv__h1scan_field *f)
+{
+    return kv__h1scan_header(line, 0, strlen(line), f);
+}
+
+static void test_plain_lines(void **state)
+{
+    struct kv__h1scan_field f;
+    const char *l = "X-A: \t v \t\r\nnext";
+    (void)state;
+    assert_int_equal(scan(l, &f), 12);
+    assert_int_equal(f.name, 0);
+    assert_int_equal(f.name_len, 3);
+    assert_int_equal(f.value, 7);
+    assert_int_equal(f.value_len, 3); /* "v \t": trailing blanks are the caller's to trim */
+    assert_int_equal(scan("X-Empty:\r\n", &f), 10);
+    assert_int_equal(f.value_len, 0);
+    assert_int_equal(scan("a!#$%&'*+-.^_`|~9:x\r\n", &f), 21);
+}
+
+static void test_refused_lines(void **state)
+{
+    static const char *const bad[] = {
+        ": v\r\n",          "Bad Name: v\r\n", "X :v\r\n",       "X: v\n",
+        "X: caf\xc3\xa9\r\n", "X: a\x01b\r\n",   "X: a\x7f\r\n",   " X: v\r\n",
+        "X(y): v\r\n",      "X: v\r",          "X: v",           "X\r\n",
+    };
+    struct kv__h1scan_field f;
+    (void)state;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(scan(bad[i], &f), 0);
+}
+
+static void test_names_and_lengths(void **state)
+{
+    uint64_t n = 7;
+    (void)state;
+    assert_true(KV__H1SCAN_NAME_IS("Content-LENGTH", 14, "content-length"));
+    assert_false(KV__H1SCAN_NAME_IS("Content-Lengthx", 15, "content-length"));
+    assert_false(KV__H1SCAN_NAME_IS("Content-Lengtx", 14, "content-length"));
+    assert_true(kv__h1scan_clen("9216 \t", 6, &n));
+    assert_int_equal(n, 9216);
+    assert_true(kv__h1scan_clen("0", 1, &n));
+    assert_int_equal(n, 0);
+    assert_true(kv__h1scan_clen("999999999999999", 15, &n));
+    assert_int_equal(n, 999999999999999ull);
+    n = 7;
+    assert_false(kv__h1scan_clen("1000000000000000", 16, &n));
+    assert_false(kv__h1scan_clen("", 0, &n));
+    assert_false(kv__h1scan_clen("  ", 2, &n));
+    assert_false(kv__h1scan_clen("1 2", 3, &n));
+    assert_false(kv__h1scan_clen("+1", 2, &n));
+    assert_false(kv__h1scan_clen("0x10", 4, &n));
+    assert_int_equal(n, 7);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_plain_lines),
+        cmocka_unit_test(test_refused_lines),
+        cmocka_unit_test(test_names_and_lengths),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
