@@ -39,6 +39,7 @@
 #include "base/err.h"
 #include "base/mem.h"
 #include "base/time.h"
+#include "http/internal.h"
 
 #define RBUF_SIZE (16 * 1024)
 /* A resolved name is reused this long; a failed connect forgets it sooner. */
@@ -79,6 +80,8 @@ struct conn {
     bool resume_pending;
     bool interim; /* inside a 1xx response, which is skipped */
     bool timer_on;
+    bool fast;          /* this response's head was split by fast_head(); body: fast_left */
+    uint64_t fast_left; /* fast: body bytes still to come */
     uint64_t due;       /* uv_now() ms of the current deadline; 0: none */
     uint64_t timer_due; /* when the running timer fires (>= due is found out then) */
     size_t head_bytes;
@@ -124,6 +127,8 @@ struct kv_http_pool {
     struct link conns, idle, waiting, deferred;
     unsigned nidle, nbusy, nconns;
     uint64_t retries;
+    bool fast_path; /* plain responses skip http-parser (see fast_head); tests turn it off */
+    uint64_t fast_responses;
 };
 
 /* ---- intrusive circular lists ---- */
@@ -233,6 +238,7 @@ int kv_http_pool_new(uv_loop_t *loop, const struct kv_http_pool_config *cfg,
     pool->connect_ms = cfg->connect_timeout_ms ? cfg->connect_timeout_ms : 2000;
     pool->response_ms = cfg->response_timeout_ms ? cfg->response_timeout_ms : 300000;
     pool->max_header_bytes = cfg->max_header_bytes ? cfg->max_header_bytes : 64 * 1024;
+    pool->fast_path = true;
     list_init(&pool->conns);
     list_init(&pool->idle);
     list_init(&pool->waiting);
@@ -487,6 +493,8 @@ static void conn_attach(struct conn *c, struct kv_http_call *call)
     c->roff = c->rlen = 0;
     c->resume_pending = false;
     c->nspans = 0;
+    c->fast = false;
+    c->fast_left = 0;
     kv_buf_reset(&c->hb);
 }
 
@@ -756,11 +764,157 @@ static void conn_done(struct conn *c, size_t leftover)
     call->conn = NULL;
     /* Bytes after the response would be a response to nothing: the stream is unusable. */
     if (leftover == 0 && !c->writing && !pool->closing && pool->nidle < pool->max_idle &&
-        http_should_keep_alive(&c->parser))
+        (c->fast || http_should_keep_alive(&c->parser)))
         conn_to_idle(c);
     else
         conn_close(c);
     call_finish(call, 0);
+}
+
+/* ---- fast path for plain responses ----
+ *
+ * http-parser's per-byte cost is most of a small response's. A head that is whole in the
+ * read, plain (HTTP/1.1, a final status 200..599 other than 204 and 304, token names, ASCII
+ * values, exactly one Content-Length, no Connection, Transfer-Encoding or Upgrade) of a call
+ * that is not HEAD is split by fast_head() into what the parser callbacks would have stored;
+ * its body is then counted off by fast_feed(). Anything else goes to http-parser, which then
+ * is still at the start of a response. Such a response is kept alive (HTTP/1.1, no
+ * Connection header), as http_should_keep_alive() would say. */
+
+/* A header of a response the fast path leaves to http-parser. */
+static bool special_header(const char *name, size_t n)
+{
+    return KV__H1SCAN_NAME_IS(name, n, "connection") ||
+           KV__H1SCAN_NAME_IS(name, n, "proxy-connection") ||
+           KV__H1SCAN_NAME_IS(name, n, "transfer-encoding") ||
+           KV__H1SCAN_NAME_IS(name, n, "upgrade");
+}
+
+/* "HTTP/1.1 DDD <reason>\r\n" with 200 <= DDD <= 599 but 204, 304; returns its length. */
+static size_t fast_status(const char *d, size_t len, int *status)
+{
+    size_t i = 13;
+
+    if (len < 15 || memcmp(d, "HTTP/1.1 ", 9) != 0 || d[12] != ' ')
+        return 0;
+    for (int k = 9; k < 12; k++)
+        if (d[k] < '0' || d[k] > '9')
+            return 0;
+    *status = (d[9] - '0') * 100 + (d[10] - '0') * 10 + (d[11] - '0');
+    if (*status < 200 || *status > 599 || *status == 204 || *status == 304)
+        return 0;
+    while (i < len && ((d[i] >= 0x20 && d[i] < 0x7f) || d[i] == '\t'))
+        i++;
+    return len - i >= 2 && d[i] == '\r' && d[i + 1] == '\n' ? i + 2 : 0;
+}
+
+/* Stores one header as on_header_field/on_header_value do: lower-cased name\0 value\0. */
+static void fast_store(struct conn *c, const char *d, const struct kv__h1scan_field *h)
+{
+    char *p;
+
+    if (c->nspans == c->cap) {
+        c->cap = c->cap ? c->cap * 2 : 16;
+        c->spans = kv_realloc(c->spans, c->cap * sizeof(*c->spans));
+        c->hdrs = kv_realloc(c->hdrs, c->cap * sizeof(*c->hdrs));
+    }
+    c->spans[c->nspans].name = (uint32_t)c->hb.len;
+    c->spans[c->nspans].value = (uint32_t)(c->hb.len + h->name_len + 1);
+    c->nspans++;
+    p = c->hb.data + c->hb.len; /* room reserved by fast_head() */
+    for (size_t i = 0; i < h->name_len; i++) {
+        char ch = d[h->name + i];
+        p[i] = ch >= 'A' && ch <= 'Z' ? (char)(ch - 'A' + 'a') : ch;
+    }
+    p[h->name_len] = '\0';
+    memcpy(p + h->name_len + 1, d + h->value, h->value_len);
+    p[h->name_len + 1 + h->value_len] = '\0';
+    c->hb.len += h->name_len + h->value_len + 2;
+    c->hb.data[c->hb.len] = '\0';
+}
+
+/* Scans a plain head at <d>: its length, with *status and *clen, or 0. */
+static size_t fast_scan(const struct conn *c, const char *d, size_t len, int *status,
+                        uint64_t *clen)
+{
+    size_t lim = KV_MIN(len, c->pool->max_header_bytes - 2), off, next;
+    struct kv__h1scan_field h;
+    bool has_clen = false, is_cl;
+
+    if (c->call->is_head || c->pool->max_header_bytes < 64 ||
+        (off = fast_status(d, lim, status)) == 0)
+        return 0;
+    while (off + 1 < lim && !(d[off] == '\r' && d[off + 1] == '\n')) {
+        if ((next = kv__h1scan_header(d, off, lim, &h)) == 0 ||
+            special_header(d + h.name, h.name_len))
+            return 0;
+        is_cl = KV__H1SCAN_NAME_IS(d + h.name, h.name_len, "content-length");
+        if (is_cl && (has_clen || !kv__h1scan_clen(d + h.value, h.value_len, clen)))
+            return 0;
+        has_clen |= is_cl;
+        off = next;
+    }
+    return off + 1 < lim && has_clen ? off + 2 : 0;
+}
+
+/* Takes the head of a plain response at rbuf[off, off + len) and hands it over; returns the
+ * head's length (then c->fast is set), or 0 to let http-parser parse it (nothing touched). */
+static size_t fast_head(struct conn *c, size_t off, size_t len)
+{
+    const char *d = c->rbuf + off;
+    size_t hlen = 0, at, next;
+    struct kv__h1scan_field h;
+    uint64_t clen = 0;
+    int status = 0;
+
+    if (!c->pool->fast_path || (hlen = fast_scan(c, d, len, &status, &clen)) == 0 ||
+        kv_buf_reserve(&c->hb, hlen) < 0)
+        return 0;
+    at = fast_status(d, hlen, &status);
+    while ((next = kv__h1scan_header(d, at, hlen, &h)) != 0) {
+        fast_store(c, d, &h);
+        at = next;
+    }
+    c->parser.status_code = (unsigned)status;
+    c->head_bytes = hlen;
+    c->fast = true;
+    c->fast_left = clen;
+    c->pool->fast_responses++;
+    return hlen;
+}
+
+/* Hands the body of a fast response over: at most fast_left bytes, then the end. Returns as
+ * conn_feed(). */
+static bool fast_feed(struct conn *c, size_t off, size_t len)
+{
+    struct kv_http_call *call = c->call;
+
+    while (c->fast_left > 0 && len > 0) {
+        size_t n = (size_t)KV_MIN((uint64_t)len, c->fast_left);
+        int rc = 0;
+
+        c->fast_left -= n;
+        if (call->cbs.on_body) {
+            call->in_cb++;
+            rc = call->cbs.on_body(call, c->rbuf + off, n, call->data);
+            call->in_cb--;
+        }
+        if (rc != 0)
+            kv_http_call_cancel(call);
+        off += n;
+        len -= n;
+        if (c->call != call)
+            return false;
+        if (call->paused) {
+            c->roff = off;
+            c->rlen = len;
+            return true;
+        }
+    }
+    if (c->fast_left > 0)
+        return true;
+    conn_done(c, len);
+    return false;
 }
 
 /* Parses rbuf[off, off + len) for the conn's call. Returns true while the call is still on
@@ -768,7 +922,21 @@ static void conn_done(struct conn *c, size_t leftover)
 static bool conn_feed(struct conn *c, size_t off, size_t len)
 {
     struct kv_http_call *call = c->call;
+    size_t hl;
 
+    if (c->fast)
+        return fast_feed(c, off, len);
+    if (!call->head_done && c->head_bytes == 0 && !c->interim &&
+        (hl = fast_head(c, off, len)) > 0) {
+        if (!head_deliver(c))
+            return false;
+        if (call->paused) {
+            c->roff = off + hl;
+            c->rlen = len - hl;
+            return true;
+        }
+        return fast_feed(c, off + hl, len - hl);
+    }
     while (len > 0) {
         size_t n = http_parser_execute(&c->parser, &parser_settings, c->rbuf + off, len);
         enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
@@ -803,7 +971,7 @@ static bool conn_feed(struct conn *c, size_t off, size_t len)
 /* The peer closed: that ends a close-delimited body, anything else is cut short. */
 static void conn_eof(struct conn *c)
 {
-    if (c->call->head_done) {
+    if (c->call->head_done && !c->fast) {
         http_parser_execute(&c->parser, &parser_settings, NULL, 0);
         if (c->ev == EV_DONE) {
             http_parser_pause(&c->parser, 0);
@@ -1111,7 +1279,7 @@ void kv_http_call_resume(struct kv_http_call *call)
     c = call->conn;
     if (!c || c->state != CONN_ACTIVE)
         return;
-    if (c->rlen > 0 && !call->in_cb) {
+    if ((c->rlen > 0 || (c->fast && c->fast_left == 0)) && !call->in_cb) {
         /* Feeding now could run on_body inside the caller's stack: do it next turn. */
         c->resume_pending = true;
         conn_kick(c);
@@ -1137,4 +1305,14 @@ void kv_http_call_cancel(struct kv_http_call *call)
 uint64_t kv_http_call_first_byte_ns(const struct kv_http_call *call)
 {
     return call->first_byte_ns;
+}
+
+void kv__client_set_fast_path(struct kv_http_pool *pool, bool on)
+{
+    pool->fast_path = on;
+}
+
+uint64_t kv__client_fast_responses(const struct kv_http_pool *pool)
+{
+    return pool->fast_responses;
 }

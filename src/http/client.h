@@ -18,6 +18,10 @@
  *
  * All data passed to callbacks (headers, body pieces) is valid only during the callback.
  *
+ * Parsing: http-parser, except that a plain response head whole in one read (HTTP/1.1, final
+ * status, one Content-Length, token names, ASCII values, no Connection/Transfer-Encoding/
+ * Upgrade) is split directly and its body counted off, with the same callbacks and bytes.
+ *
  * Cost: one allocation per call (the call object, which holds the formatted request head and
  * the body copy, or only the head when the body is lent); a connection's read buffer, header
  * storage and parser are reused from one response to the next. Head and body go out in one

@@ -44,6 +44,15 @@ uint64_t kv__server_fast_requests(const struct kv_http_server *srv);
 /* Frees the connection; a request still being handled gets its on_close first. NULL: no-op. */
 void kv__server_conn_fake_free(struct kv__server_conn *c);
 
+/* ---- client.c ---- */
+
+struct kv_http_pool;
+/* Turns the client's fast path for plain responses on (the default) or off, for tests that
+ * compare it with http-parser on the same bytes. */
+void kv__client_set_fast_path(struct kv_http_pool *pool, bool on);
+/* Responses the fast path took so far. */
+uint64_t kv__client_fast_responses(const struct kv_http_pool *pool);
+
 /* ---- h1scan.c: plain header lines, for the fast paths of server.c and client.c ---- */
 
 struct kv__h1scan_field {

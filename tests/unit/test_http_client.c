@@ -33,6 +33,7 @@
 #include "base/mem.h"
 #include "base/time.h"
 #include "http/client.h"
+#include "http/internal.h"
 
 #define MAX_WORKERS 64
 #define REQ_MAX 8192
@@ -1068,6 +1069,70 @@ static void test_pause_again_before_resume_ran(void **state)
     assert_memory_equal(r.body, "abcdef", 6);
 }
 
+/* One GET of <path> on a fresh pool with the fast path on or off; returns the fast count. */
+static uint64_t fast_case(struct fx *fx, const char *path, bool on, struct res *r)
+{
+    struct kv_http_pool_config cfg = {.max_header_bytes = 256};
+    uint64_t n;
+
+    pool_open(fx, "127.0.0.1", fx->srv.port, &cfg);
+    kv__client_set_fast_path(fx->pool, on);
+    get(fx, r, path);
+    n = kv__client_fast_responses(fx->pool);
+    pool_close_and_drain(fx);
+    return n;
+}
+
+/* Plain responses skip http-parser and give the callbacks exactly what it gives; every other
+ * shape (interim, no body, chunked, close-delimited, Connection, bad framing, a head near the
+ * cap) is left to it. */
+static void test_fast_path_same_as_parser(void **state)
+{
+    static const struct {
+        const char *path;
+        int fast;
+    } cases[] = {
+        {"/cl", 1},          {"/echo", 1},           {"/extra", 1},         {"/trunc", 1},
+        {"/close-after", 1}, {"/head-of/200", 1},    {"/head-of/254", 1},   {"/head-of/255", 0},
+        {"/head-of/256", 0}, {"/head-of/257", 0},    {"/204", 0},           {"/304", 0},
+        {"/100", 0},
+        {"/chunk-one", 0},   {"/close-delimited", 0}, {"/conn-close", 0},   {"/bad-length", 0},
+        {"/bad-status", 0},  {"/nope", 1},
+    };
+    struct fx *fx = *state;
+
+    for (size_t i = 0; i < KV_ARRAY_LEN(cases); i++) {
+        struct res a = {0}, b = {0};
+        if (fast_case(fx, cases[i].path, true, &a) != (uint64_t)cases[i].fast)
+            fail_msg("%s: fast path taken %s", cases[i].path, cases[i].fast ? "not" : "wrongly");
+        assert_int_equal(fast_case(fx, cases[i].path, false, &b), 0);
+        if (a.done_status != b.done_status || a.status != b.status || a.heads != b.heads ||
+            a.bodies != b.bodies || a.body_len != b.body_len ||
+            memcmp(a.body, b.body, a.body_len) != 0 || strcmp(a.hdrs, b.hdrs) != 0 ||
+            a.idle_at_done != b.idle_at_done)
+            fail_msg("%s: fast %d/%d/%d/%zu [%s] idle %u; parser %d/%d/%d/%zu [%s] idle %u",
+                     cases[i].path, a.done_status, a.status, a.bodies, a.body_len, a.hdrs,
+                     a.idle_at_done, b.done_status, b.status, b.bodies, b.body_len, b.hdrs,
+                     b.idle_at_done);
+    }
+}
+
+/* Paused in on_head with the whole (empty) body already read: the resume ends the call. */
+static void test_fast_pause_in_head_empty_body(void **state)
+{
+    struct fx *fx = *state;
+    struct res r = {.pause_in_head = true};
+    int seen;
+
+    pool_open(fx, "127.0.0.1", fx->srv.port, NULL);
+    pause_case(fx, &r, "/nope", 20, &seen); /* 404 with Content-Length: 0 */
+    assert_int_equal(seen, 0);
+    assert_int_equal(r.done_status, 0);
+    assert_int_equal(r.status, 404);
+    assert_int_equal(r.idle_at_done, 1);
+    assert_int_equal(kv__client_fast_responses(fx->pool), 1);
+}
+
 static void test_concurrent(void **state)
 {
     struct fx *fx = *state;
@@ -1243,6 +1308,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cancel_in_body, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pause_resume, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pause_again_before_resume_ran, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fast_path_same_as_parser, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fast_pause_in_head_empty_body, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pool_close_inflight, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ipv6_literal, setup, teardown),
