@@ -781,15 +781,6 @@ static void conn_done(struct conn *c, size_t leftover)
  * is still at the start of a response. Such a response is kept alive (HTTP/1.1, no
  * Connection header), as http_should_keep_alive() would say. */
 
-/* A header of a response the fast path leaves to http-parser. */
-static bool special_header(const char *name, size_t n)
-{
-    return KV__H1SCAN_NAME_IS(name, n, "connection") ||
-           KV__H1SCAN_NAME_IS(name, n, "proxy-connection") ||
-           KV__H1SCAN_NAME_IS(name, n, "transfer-encoding") ||
-           KV__H1SCAN_NAME_IS(name, n, "upgrade");
-}
-
 /* "HTTP/1.1 DDD <reason>\r\n" with 200 <= DDD <= 599 but 204, 304; returns its length. */
 static size_t fast_status(const char *d, size_t len, int *status)
 {
@@ -839,19 +830,23 @@ static size_t fast_scan(const struct conn *c, const char *d, size_t len, int *st
 {
     size_t lim = KV_MIN(len, c->pool->max_header_bytes - 2), off, next;
     struct kv__h1scan_field h;
-    bool has_clen = false, is_cl;
+    enum kv__h1scan_kind kind;
+    bool has_clen = false;
 
     if (c->call->is_head || c->pool->max_header_bytes < 64 ||
         (off = fast_status(d, lim, status)) == 0)
         return 0;
     while (off + 1 < lim && !(d[off] == '\r' && d[off + 1] == '\n')) {
-        if ((next = kv__h1scan_header(d, off, lim, &h)) == 0 ||
-            special_header(d + h.name, h.name_len))
+        if ((next = kv__h1scan_header(d, off, lim, &h)) == 0)
             return 0;
-        is_cl = KV__H1SCAN_NAME_IS(d + h.name, h.name_len, "content-length");
-        if (is_cl && (has_clen || !kv__h1scan_clen(d + h.value, h.value_len, clen)))
+        kind = kv__h1scan_kind(d + h.name, h.name_len);
+        if (kind == KV__H1SCAN_CONTENT_LENGTH &&
+            (has_clen || !kv__h1scan_clen(d + h.value, h.value_len, clen)))
             return 0;
-        has_clen |= is_cl;
+        if (kind == KV__H1SCAN_TRANSFER_ENCODING || kind == KV__H1SCAN_CONNECTION ||
+            kind == KV__H1SCAN_UPGRADE)
+            return 0; /* framing or connection use: http-parser's */
+        has_clen |= kind == KV__H1SCAN_CONTENT_LENGTH;
         off = next;
     }
     return off + 1 < lim && has_clen ? off + 2 : 0;

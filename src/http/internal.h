@@ -67,6 +67,17 @@ size_t kv__h1scan_header(const char *d, size_t off, size_t len, struct kv__h1sca
 /* Whether the <n> bytes at <s> equal <lower> (<ln> bytes, lower case) ignoring ASCII case. */
 bool kv__h1scan_name_is(const char *s, size_t n, const char *lower, size_t ln);
 #define KV__H1SCAN_NAME_IS(s, n, lit) kv__h1scan_name_is(s, n, lit, sizeof(lit) - 1)
+/* The headers the fast paths care about (the ones that set framing or connection use). */
+enum kv__h1scan_kind {
+    KV__H1SCAN_OTHER = 0,
+    KV__H1SCAN_CONTENT_LENGTH,
+    KV__H1SCAN_TRANSFER_ENCODING,
+    KV__H1SCAN_CONNECTION, /* Connection or Proxy-Connection */
+    KV__H1SCAN_UPGRADE,
+    KV__H1SCAN_EXPECT,
+};
+/* Which of those the name of <n> bytes at <name> is (any case); one comparison at most. */
+enum kv__h1scan_kind kv__h1scan_kind(const char *name, size_t n);
 /* A Content-Length value (trailing blanks allowed): 1 to 15 digits. False otherwise. */
 bool kv__h1scan_clen(const char *v, size_t n, uint64_t *out);
 

@@ -1040,15 +1040,6 @@ static bool url_char(unsigned char ch)
     }
 }
 
-/* A header the fast path leaves to http-parser (framing and connection semantics). */
-static bool special_header(const char *name, size_t n)
-{
-    return KV__H1SCAN_NAME_IS(name, n, "connection") ||
-           KV__H1SCAN_NAME_IS(name, n, "proxy-connection") ||
-           KV__H1SCAN_NAME_IS(name, n, "transfer-encoding") ||
-           KV__H1SCAN_NAME_IS(name, n, "upgrade") || KV__H1SCAN_NAME_IS(name, n, "expect");
-}
-
 struct fast_req {
     const char *url;
     size_t url_len, head_len, stored;
@@ -1090,14 +1081,18 @@ static size_t fast_header(const char *d, size_t off, size_t len, struct fast_req
 {
     struct kv__h1scan_field h;
     size_t next = kv__h1scan_header(d, off, len, &h);
-    bool is_cl;
+    enum kv__h1scan_kind kind;
 
-    if (next == 0 || f->nh == FAST_MAX_HEADERS || special_header(d + h.name, h.name_len))
+    if (next == 0 || f->nh == FAST_MAX_HEADERS)
         return 0;
-    is_cl = KV__H1SCAN_NAME_IS(d + h.name, h.name_len, "content-length");
-    if (is_cl && (f->has_clen || !kv__h1scan_clen(d + h.value, h.value_len, &f->clen)))
-        return 0;
-    f->has_clen |= is_cl;
+    kind = kv__h1scan_kind(d + h.name, h.name_len);
+    if (kind == KV__H1SCAN_CONTENT_LENGTH) {
+        if (f->has_clen || !kv__h1scan_clen(d + h.value, h.value_len, &f->clen))
+            return 0;
+        f->has_clen = true;
+    } else if (kind != KV__H1SCAN_OTHER) {
+        return 0; /* framing, connection use or 100-continue: http-parser's and on_headers_* */
+    }
     f->h[f->nh].name = (uint32_t)h.name;
     f->h[f->nh].name_len = (uint32_t)h.name_len;
     f->h[f->nh].value = (uint32_t)h.value;

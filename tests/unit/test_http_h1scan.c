@@ -43,6 +43,45 @@ static void test_refused_lines(void **state)
         assert_int_equal(scan(bad[i], &f), 0);
 }
 
+/* Values long enough for the 16-byte steps: a stop byte found in any lane, HTAB let through. */
+static void test_long_values(void **state)
+{
+    char line[128];
+    struct kv__h1scan_field f;
+    (void)state;
+    for (size_t at = 0; at < 40; at++) {
+        memset(line, 0, sizeof(line));
+        memcpy(line, "X: ", 3);
+        memset(line + 3, 'v', 40);
+        memcpy(line + 43, "\r\n", 2);
+        assert_int_equal(scan(line, &f), 45);
+        assert_int_equal(f.value_len, 40);
+        line[3 + at] = '\t';
+        assert_int_equal(scan(line, &f), 45); /* a leading blank, or an inner HTAB */
+        line[3 + at] = (char)0xc3;
+        assert_int_equal(scan(line, &f), 0);
+        line[3 + at] = 0x7f;
+        assert_int_equal(scan(line, &f), 0);
+        line[3 + at] = '\n';
+        assert_int_equal(scan(line, &f), 0);
+    }
+}
+
+static void test_kinds(void **state)
+{
+    (void)state;
+    assert_int_equal(kv__h1scan_kind("Content-Length", 14), KV__H1SCAN_CONTENT_LENGTH);
+    assert_int_equal(kv__h1scan_kind("transfer-ENCODING", 17), KV__H1SCAN_TRANSFER_ENCODING);
+    assert_int_equal(kv__h1scan_kind("Connection", 10), KV__H1SCAN_CONNECTION);
+    assert_int_equal(kv__h1scan_kind("Proxy-Connection", 16), KV__H1SCAN_CONNECTION);
+    assert_int_equal(kv__h1scan_kind("upgrade", 7), KV__H1SCAN_UPGRADE);
+    assert_int_equal(kv__h1scan_kind("Expect", 6), KV__H1SCAN_EXPECT);
+    assert_int_equal(kv__h1scan_kind("Content-Type", 12), KV__H1SCAN_OTHER);
+    assert_int_equal(kv__h1scan_kind("Content-Lengths", 15), KV__H1SCAN_OTHER);
+    assert_int_equal(kv__h1scan_kind("Content-Lengtx", 14), KV__H1SCAN_OTHER);
+    assert_int_equal(kv__h1scan_kind("Expect", 5), KV__H1SCAN_OTHER);
+}
+
 static void test_names_and_lengths(void **state)
 {
     uint64_t n = 7;
@@ -71,6 +110,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_plain_lines),
         cmocka_unit_test(test_refused_lines),
+        cmocka_unit_test(test_long_values),
+        cmocka_unit_test(test_kinds),
         cmocka_unit_test(test_names_and_lengths),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
