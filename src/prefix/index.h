@@ -18,7 +18,9 @@
  * them). An entry is freed as soon as no backend holds it.
  *
  * Invariants: a backend's count <= its capacity; its LRU list links exactly the slots naming it,
- * stamps non-increasing from head to tail; entries in use == map items <= max_entries.
+ * stamps non-increasing from head to tail; between calls, entries in use == map items <=
+ * max_entries (a freed entry's map slot is removed lazily, within the call that freed it, so
+ * that the cold slot's fetch overlaps the call's other work).
  *
  * Cost: lookup is O(blocks) with at most KV_INDEX_SLOTS candidate backends ever alive (all must
  * hold block 0), one map probe per block, no allocation; record is O(blocks) plus the evictions

@@ -243,25 +243,18 @@ int kv_u64map_ref_put(struct kv_u64map_ref *m, uint64_t key, uint32_t val)
     return 0;
 }
 
-bool kv_u64map_ref_del(struct kv_u64map_ref *m, uint64_t key)
+/* Empties slot <i> and shifts the rest of its run back, as close_hole. */
+static void ref_remove_at(struct kv_u64map_ref *m, uint32_t i)
 {
-    uint32_t tag = (uint32_t)((key * KV_U64MAP_MUL) >> 32), i = ref_home(m, tag), hole, j;
+    uint32_t hole = i, j = i;
 
-    for (;; i = (i + 1) & m->mask) {
-        const struct kv_u64map_ref_slot *s = &m->slots[i];
-        if (s->val == KV_U64MAP_NONE)
-            return false;
-        if (s->tag == tag && kv_u64map_ref_key(m, s->val) == key)
-            break;
-    }
     m->slots[i].val = KV_U64MAP_NONE;
     m->count--;
-    /* Backward shift, as close_hole. */
-    for (hole = j = i;;) {
+    for (;;) {
         j = (j + 1) & m->mask;
         struct kv_u64map_ref_slot *s = &m->slots[j];
         if (s->val == KV_U64MAP_NONE)
-            return true;
+            return;
         uint32_t h = ref_home(m, s->tag);
         bool stays = hole <= j ? (hole < h && h <= j) : (hole < h || h <= j);
         if (stays)
@@ -270,6 +263,36 @@ bool kv_u64map_ref_del(struct kv_u64map_ref *m, uint64_t key)
         s->val = KV_U64MAP_NONE;
         hole = j;
     }
+}
+
+bool kv_u64map_ref_del(struct kv_u64map_ref *m, uint64_t key)
+{
+    uint32_t tag = kv_u64map_ref_tag(key), i = ref_home(m, tag);
+
+    for (;; i = (i + 1) & m->mask) {
+        const struct kv_u64map_ref_slot *s = &m->slots[i];
+        if (s->val == KV_U64MAP_NONE)
+            return false;
+        if (s->tag == tag && kv_u64map_ref_key(m, s->val) == key)
+            break;
+    }
+    ref_remove_at(m, i);
+    return true;
+}
+
+bool kv_u64map_ref_del_val(struct kv_u64map_ref *m, uint64_t key, uint32_t val)
+{
+    uint32_t tag = kv_u64map_ref_tag(key), i = ref_home(m, tag);
+
+    for (;; i = (i + 1) & m->mask) {
+        const struct kv_u64map_ref_slot *s = &m->slots[i];
+        if (s->val == KV_U64MAP_NONE)
+            return false;
+        if (s->tag == tag && s->val == val)
+            break;
+    }
+    ref_remove_at(m, i);
+    return true;
 }
 
 size_t kv_u64map_ref_bytes(const struct kv_u64map_ref *m)

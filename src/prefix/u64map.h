@@ -148,6 +148,15 @@ static inline uint32_t kv_u64map_ref_get(const struct kv_u64map_ref *m, uint64_t
 int kv_u64map_ref_put(struct kv_u64map_ref *m, uint64_t key, uint32_t val);
 /* Removes <key> (its record must still hold it); returns true if it was there. */
 bool kv_u64map_ref_del(struct kv_u64map_ref *m, uint64_t key);
+/* Removes the slot that maps <key>'s tag to <val>, without reading the record (which may hold
+ * another key by now: a caller that unmaps lazily, after reusing the record); returns true if
+ * it was there. */
+bool kv_u64map_ref_del_val(struct kv_u64map_ref *m, uint64_t key, uint32_t val);
+/* The tag a slot keeps for <key>. */
+static inline uint32_t kv_u64map_ref_tag(uint64_t key)
+{
+    return (uint32_t)((key * KV_U64MAP_MUL) >> 32);
+}
 /* Hints the CPU to fetch <key>'s home slot. No effect on the map. */
 static inline void kv_u64map_ref_prefetch(const struct kv_u64map_ref *m, uint64_t key)
 {
