@@ -320,6 +320,45 @@ static void check_lru_order(struct kv_index *ix, struct model *md, int b)
     md->n[b] = 0;
 }
 
+/* A block evicted early in a record call and recorded again later in the same call: its map
+ * slot is still waiting for removal (removals are deferred to the call's end), and the entry it
+ * points to is free or already reused for another block. The block must come back as a new
+ * holding, and after the call the map must hold exactly the live blocks. */
+static void test_evicted_and_readded_in_one_call(void **state)
+{
+    struct kv_index *ix = kv_index_new(64, NB, 3, 0);
+    uint32_t m[NB];
+    const uint64_t abc[] = {0xa, 0xb, 0xc}, cxy[] = {0xc, 0x11, 0x12};
+    (void)state;
+    assert_int_equal(kv_index_record(ix, 0, abc, 3, 1 * MS), 3);
+    /* y evicts c, x evicts b, then c comes back and evicts a */
+    assert_int_equal(kv_index_record(ix, 0, cxy, 3, 2 * MS), 3);
+    assert_int_equal(kv_index_blocks(ix, 0), 3);
+    assert_int_equal(kv_index_entries(ix), 3);
+    assert_int_equal(kv_index_lookup(ix, cxy, 3, m), 3);
+    assert_int_equal(m[0], 3);
+    for (int k = 0; k < 2; k++) {
+        assert_int_equal(kv_index_lookup(ix, &abc[k], 1, m), 0);
+        assert_int_equal(m[0], 0);
+    }
+    /* the same again on a second backend sharing the blocks, then everything is removed */
+    assert_int_equal(kv_index_record(ix, 1, abc, 3, 3 * MS), 3);
+    assert_int_equal(kv_index_record(ix, 1, cxy, 3, 4 * MS), 3);
+    assert_int_equal(kv_index_entries(ix), 3);
+    assert_int_equal(kv_index_lookup(ix, cxy, 3, m), 3);
+    assert_int_equal(m[0], 3);
+    assert_int_equal(m[1], 3);
+    kv_index_remove_backend(ix, 0);
+    kv_index_remove_backend(ix, 1);
+    assert_int_equal(kv_index_entries(ix), 0);
+    assert_int_equal(kv_index_lookup(ix, cxy, 3, m), 0);
+    /* the pool and map are reusable afterwards */
+    assert_int_equal(kv_index_record(ix, 2, abc, 3, 5 * MS), 3);
+    assert_int_equal(kv_index_lookup(ix, abc, 3, m), 3);
+    assert_int_equal(m[2], 3);
+    kv_index_free(ix);
+}
+
 static void test_random_vs_model(void **state)
 {
     struct kv_index *ix = kv_index_new(4096, 4, 1, 0);
@@ -422,6 +461,7 @@ int main(void)
         cmocka_unit_test(test_global_cap),
         cmocka_unit_test(test_slot_overflow),
         cmocka_unit_test(test_tail_age_and_memory),
+        cmocka_unit_test(test_evicted_and_readded_in_one_call),
         cmocka_unit_test(test_random_vs_model),
         cmocka_unit_test(test_random_stress_invariants),
     };
