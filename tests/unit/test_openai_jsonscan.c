@@ -199,8 +199,8 @@ static const char *const valid_docs[] = {
     "\"\\u0041\\u00e9\\u20AC\\uffff\"",
     "\"pair \\ud83d\\ude00 done\"",
     "\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf \xed\x9f\xbf\"",
-    "{\"model\":\"m\",\"prompt\":\"hello world, this prompt is longer than sixteen bytes\","
-    "\"max_tokens\":16,\"stream\":true,\"stop\":[\"\\n\\n\"],\"x\":{\"y\":[[[{}]]]}}",
+    ("{\"model\":\"m\",\"prompt\":\"hello world, this prompt is longer than sixteen bytes\","
+     "\"max_tokens\":16,\"stream\":true,\"stop\":[\"\\n\\n\"],\"x\":{\"y\":[[[{}]]]}}"),
     "[1,[2,[3,[4,[5]]]],{\"k\":{\"k\":{\"k\":null}}}]",
     "{\"\":\"\",\"\\u0000\":\"\\u0000\"}",
     "[\"a\\\\\",\"\\\\\\\"\",\"\\\\\\\\\"]",
