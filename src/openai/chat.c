@@ -8,7 +8,8 @@
 
 #define LIT(s) s, sizeof(s) - 1
 
-/* Length of the whitespace code point at <s> (valid UTF-8 assumed, as the JSON scanner validates), else 0.
+/* Length of the whitespace code point at <s> (valid UTF-8 assumed, as the JSON scanner
+ * validates), else 0.
  * ASCII: \t..\r and \x1c..\x1f have bidi class B/S, so Python counts them as whitespace. */
 static size_t space_at(const unsigned char *s, size_t n)
 {

@@ -165,8 +165,8 @@ static int hex4(const uint8_t *p, const uint8_t *end)
         if (p + i >= end)
             return -2;
         uint8_t c = p[i];
-        int d = is_digit(c) ? c - '0' : (c | 0x20) >= 'a' && (c | 0x20) <= 'f' ? (c | 0x20) - 'a' + 10
-                                                                                : -1;
+        uint8_t l = (uint8_t)(c | 0x20);
+        int d = is_digit(c) ? c - '0' : l >= 'a' && l <= 'f' ? l - 'a' + 10 : -1;
         if (d < 0)
             return -1;
         v = v * 16 + d;

@@ -2,8 +2,8 @@
 /* src/router/proxy.h - one proxied OpenAI request: parse, route, forward, stream back.
  *
  * For POST /v1/completions and /v1/chat/completions the handler parses the buffered body once
- * (openai/request.h on openai/jsonscan.h, no DOM), hashes the prompt into chained 64-byte text blocks
- * (prefix/blockhash.h; token-id prompts in 16-id blocks), takes the session key from the
+ * (openai/request.h on openai/jsonscan.h, no DOM), hashes the prompt into chained 64-byte text
+ * blocks (prefix/blockhash.h; token-id prompts in 16-id blocks), takes the session key from the
  * configured source, and asks the scheduler (route.h) for a backend. The body is forwarded
  * unchanged over the backend's keep-alive pool. The answer goes back with the backend's status
  * and content type: a response with a Content-Length up to 1 MiB is gathered and sent whole
