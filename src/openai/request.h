@@ -4,8 +4,9 @@
  * A kv_request is fed the body in pieces as it arrives (jsonscan.h's event parser, no DOM: this
  * is the router's per-request cost) and keeps only what kvsim and kvroute use: model, the
  * prompt(s), stream flags, max_tokens, stop, sampling knobs, user. Every other key, with any
- * value however nested, is skipped. Chat messages are rendered as they arrive into one canonical text with the
- * Llama 3 template (chat.h), so prompts[0] of a chat request is exactly what vLLM tokenizes.
+ * value however nested, is skipped. Chat messages are rendered as they arrive into one canonical
+ * text with the Llama 3 template (chat.h), so prompts[0] of a chat request is exactly what vLLM
+ * tokenizes.
  *
  * Data: <text> is one arena holding every text prompt (or the rendered chat) back to back;
  * <tokens> holds every token-id prompt back to back; <prompts> indexes both. Strings (model,
