@@ -87,7 +87,12 @@ enum kv__h1scan_kind kv__h1scan_kind(const char *name, size_t n)
         return KV__H1SCAN_NAME_IS(name, n, "transfer-encoding") ? KV__H1SCAN_TRANSFER_ENCODING
                                                                  : KV__H1SCAN_OTHER;
     default:
-        return KV__H1SCAN_OTHER;
+        /* http-parser takes any name that starts with "transfer-encoding" for one as far as
+         * framing goes (it then wants chunked, or reads a response to EOF): leave such a head
+         * to it, so the two paths never disagree. */
+        return n > 17 && KV__H1SCAN_NAME_IS(name, 17, "transfer-encoding")
+                   ? KV__H1SCAN_TRANSFER_ENCODING
+                   : KV__H1SCAN_OTHER;
     }
 }
 
