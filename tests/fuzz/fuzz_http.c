@@ -139,6 +139,10 @@ static char *run(const uint8_t *data, size_t size, size_t piece, size_t *out_len
         if (!hold)
             answer_later(&ctx);
     }
+    /* Answering one /later may start the next pipelined one from the stash: answer them all,
+     * as the one-byte run does between its feeds. */
+    while (!hold && ctx.later)
+        answer_later(&ctx);
     if (size && (data[size - 1] & 1))
         kv__server_conn_expire(c);
     kv__server_conn_fake_free(c);
