@@ -5,6 +5,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "base/mem.h"
 
@@ -153,18 +154,93 @@ size_t kv_u64map_bytes(const struct kv_u64map *m)
 /* The ref map: slots hold {tag, val}; tag = top 32 bits of key * MUL, so a slot's home is
  * tag >> (32 - log2(slots)) and growth or deletion need no key. */
 
-static inline uint32_t ref_home(const struct kv_u64map_ref *m, uint32_t tag)
+/* One array of a ref map: the current one, or the old one while a doubling is moved over. */
+struct tab {
+    struct kv_u64map_ref_slot *slots;
+    uint32_t mask;
+    unsigned shift;
+};
+
+/* Old slots moved per put while a doubling is in progress (see u64map.h). */
+#define MOVE_PER_PUT 8
+/* An old array this small (512 KiB) is moved at once: a fraction of a millisecond. */
+#define MOVE_AT_ONCE (1u << 16)
+
+static struct tab cur_tab(const struct kv_u64map_ref *m)
 {
-    return (uint32_t)(((uint64_t)tag << 32) >> m->shift);
+    return (struct tab){m->slots, m->mask, m->shift};
 }
 
-static void ref_alloc(struct kv_u64map_ref *m, unsigned bits)
+static struct tab old_tab(const struct kv_u64map_ref *m)
+{
+    return (struct tab){m->old, m->old_mask, m->old_shift};
+}
+
+static inline uint32_t tab_home(struct tab t, uint32_t tag)
+{
+    return (uint32_t)(((uint64_t)tag << 32) >> t.shift);
+}
+
+/* The slot of <t> holding <key> (tag <tag>), or KV_U64MAP_NONE. */
+static uint32_t tab_find(const struct kv_u64map_ref *m, struct tab t, uint32_t tag, uint64_t key)
+{
+    for (uint32_t i = tab_home(t, tag);; i = (i + 1) & t.mask) {
+        const struct kv_u64map_ref_slot *s = &t.slots[i];
+        if (s->val == 0)
+            return KV_U64MAP_NONE;
+        if (s->tag == tag && kv_u64map_ref_key(m, s->val - 1) == key)
+            return i;
+    }
+}
+
+/* The slot of <t> mapping <tag> to stored value <sv> (value + 1), or KV_U64MAP_NONE. */
+static uint32_t tab_find_val(struct tab t, uint32_t tag, uint32_t sv)
+{
+    for (uint32_t i = tab_home(t, tag);; i = (i + 1) & t.mask) {
+        const struct kv_u64map_ref_slot *s = &t.slots[i];
+        if (s->val == 0)
+            return KV_U64MAP_NONE;
+        if (s->tag == tag && s->val == sv)
+            return i;
+    }
+}
+
+static void tab_insert(struct tab t, struct kv_u64map_ref_slot item)
+{
+    uint32_t i = tab_home(t, item.tag);
+
+    while (t.slots[i].val != 0)
+        i = (i + 1) & t.mask;
+    t.slots[i] = item;
+}
+
+/* Empties slot <i> of <t> and shifts the rest of its run back, as close_hole. */
+static void tab_remove_at(struct tab t, uint32_t i)
+{
+    uint32_t hole = i, j = i;
+
+    t.slots[i].val = 0;
+    for (;;) {
+        j = (j + 1) & t.mask;
+        struct kv_u64map_ref_slot *s = &t.slots[j];
+        if (s->val == 0)
+            return;
+        uint32_t h = tab_home(t, s->tag);
+        bool stays = hole <= j ? (hole < h && h <= j) : (hole < h || h <= j);
+        if (stays)
+            continue;
+        t.slots[hole] = *s;
+        s->val = 0;
+        hole = j;
+    }
+}
+
+static void alloc_cur(struct kv_u64map_ref *m, unsigned bits)
 {
     uint64_t nslots = 1ull << bits;
 
-    m->slots = kv_malloc(nslots * sizeof(*m->slots));
-    for (uint64_t i = 0; i < nslots; i++)
-        m->slots[i].val = KV_U64MAP_NONE;
+    /* Zeroed pages come from the kernel as they are first touched: no initializing pass. */
+    m->slots = kv_calloc(nslots, sizeof(*m->slots));
     m->mask = (uint32_t)(nslots - 1);
     m->shift = 64 - bits;
 }
@@ -185,10 +261,10 @@ int kv_u64map_ref_init(struct kv_u64map_ref *m, uint32_t max_items, uint32_t sta
 {
     if (max_items == 0 || max_items > KV_U64MAP_MAX_ITEMS)
         return -EINVAL;
-    ref_alloc(m, ref_bits(KV_MAX(KV_MIN(start_items, max_items), 1u)));
+    memset(m, 0, sizeof(*m));
+    alloc_cur(m, ref_bits(KV_MAX(KV_MIN(start_items, max_items), 1u)));
     m->keys = (const char *)keys;
     m->stride = stride;
-    m->count = 0;
     m->max = max_items;
     m->max_mask = (uint32_t)((1ull << ref_bits(max_items)) - 1);
     return 0;
@@ -197,105 +273,115 @@ int kv_u64map_ref_init(struct kv_u64map_ref *m, uint32_t max_items, uint32_t sta
 void kv_u64map_ref_cleanup(struct kv_u64map_ref *m)
 {
     KV_FREE(&m->slots);
+    KV_FREE(&m->old);
     m->count = 0;
     m->mask = 0;
 }
 
-static void ref_grow(struct kv_u64map_ref *m)
+/* Moves old slots into the current array: at least <budget> slots, and on to the end of the run
+ * it is in, so that a run is never split between the arrays. Frees the old array when done. */
+static void move_some(struct kv_u64map_ref *m, uint32_t budget)
 {
-    struct kv_u64map_ref_slot *old = m->slots;
-    uint64_t old_n = (uint64_t)m->mask + 1;
+    bool in_run = false;
 
-    ref_alloc(m, 64 - m->shift + 1);
-    for (uint64_t j = 0; j < old_n; j++) {
-        if (old[j].val == KV_U64MAP_NONE)
-            continue;
-        uint32_t i = ref_home(m, old[j].tag);
-        while (m->slots[i].val != KV_U64MAP_NONE)
-            i = (i + 1) & m->mask;
-        m->slots[i] = old[j];
+    while (m->old && (budget > 0 || in_run)) {
+        if (m->mig_left == 0) {
+            KV_FREE(&m->old);
+            return;
+        }
+        struct kv_u64map_ref_slot *s = &m->old[m->mig_pos];
+        in_run = s->val != 0;
+        if (in_run) {
+            tab_insert(cur_tab(m), *s);
+            s->val = 0;
+        }
+        m->mig_pos = (m->mig_pos + 1) & m->old_mask;
+        m->mig_left--;
+        budget -= budget > 0;
     }
-    free(old);
+}
+
+/* Doubles: the current array becomes the old one, to be moved over from an empty slot on (one
+ * exists at load <= 0.25), so that the move starts and ends between runs. */
+static void start_doubling(struct kv_u64map_ref *m)
+{
+    uint32_t e = 0;
+
+    move_some(m, UINT32_MAX); /* a doubling still moving (never, see u64map.h) ends first */
+    m->old = m->slots;
+    m->old_mask = m->mask;
+    m->old_shift = m->shift;
+    while (m->old[e].val != 0)
+        e++;
+    m->mig_pos = e;
+    m->mig_left = m->old_mask + 1;
+    alloc_cur(m, 64 - m->shift + 1);
+    if (m->mig_left <= MOVE_AT_ONCE)
+        move_some(m, UINT32_MAX);
+}
+
+uint32_t kv__u64map_ref_get_old(const struct kv_u64map_ref *m, uint64_t key)
+{
+    uint32_t tag = kv_u64map_ref_tag(key), i = tab_find(m, old_tab(m), tag, key);
+
+    return i == KV_U64MAP_NONE ? KV_U64MAP_NONE : m->old[i].val - 1;
 }
 
 int kv_u64map_ref_put(struct kv_u64map_ref *m, uint64_t key, uint32_t val)
 {
-    uint32_t tag = (uint32_t)((key * KV_U64MAP_MUL) >> 32), i = ref_home(m, tag);
+    uint32_t tag = kv_u64map_ref_tag(key), i = tab_find(m, cur_tab(m), tag, key);
 
-    for (;; i = (i + 1) & m->mask) {
-        struct kv_u64map_ref_slot *s = &m->slots[i];
-        if (s->val == KV_U64MAP_NONE)
-            break;
-        if (s->tag == tag && kv_u64map_ref_key(m, s->val) == key) {
-            s->val = val;
-            return 0;
-        }
+    if (i != KV_U64MAP_NONE) {
+        m->slots[i].val = val + 1;
+        return 0;
+    }
+    if (m->old && (i = tab_find(m, old_tab(m), tag, key)) != KV_U64MAP_NONE) {
+        m->old[i].val = val + 1;
+        return 0;
     }
     if (m->count >= m->max)
         return -ENOSPC;
-    if (4ull * (m->count + 1) > (uint64_t)m->mask + 1 && m->mask < m->max_mask) {
-        ref_grow(m);
-        for (i = ref_home(m, tag); m->slots[i].val != KV_U64MAP_NONE; i = (i + 1) & m->mask)
-            ;
-    }
-    m->slots[i] = (struct kv_u64map_ref_slot){tag, val};
+    move_some(m, MOVE_PER_PUT);
+    if (4ull * (m->count + 1) > (uint64_t)m->mask + 1 && m->mask < m->max_mask)
+        start_doubling(m);
+    tab_insert(cur_tab(m), (struct kv_u64map_ref_slot){tag, val + 1});
     m->count++;
     return 0;
 }
 
-/* Empties slot <i> and shifts the rest of its run back, as close_hole. */
-static void ref_remove_at(struct kv_u64map_ref *m, uint32_t i)
+/* Removes the slot a find on either array returns; false if neither has it. */
+static bool remove_found(struct kv_u64map_ref *m, uint32_t i, uint32_t j)
 {
-    uint32_t hole = i, j = i;
-
-    m->slots[i].val = KV_U64MAP_NONE;
+    if (i != KV_U64MAP_NONE)
+        tab_remove_at(cur_tab(m), i);
+    else if (j != KV_U64MAP_NONE)
+        tab_remove_at(old_tab(m), j);
+    else
+        return false;
     m->count--;
-    for (;;) {
-        j = (j + 1) & m->mask;
-        struct kv_u64map_ref_slot *s = &m->slots[j];
-        if (s->val == KV_U64MAP_NONE)
-            return;
-        uint32_t h = ref_home(m, s->tag);
-        bool stays = hole <= j ? (hole < h && h <= j) : (hole < h || h <= j);
-        if (stays)
-            continue;
-        m->slots[hole] = *s;
-        s->val = KV_U64MAP_NONE;
-        hole = j;
-    }
+    return true;
 }
 
 bool kv_u64map_ref_del(struct kv_u64map_ref *m, uint64_t key)
 {
-    uint32_t tag = kv_u64map_ref_tag(key), i = ref_home(m, tag);
+    uint32_t tag = kv_u64map_ref_tag(key), i = tab_find(m, cur_tab(m), tag, key);
+    uint32_t j = i == KV_U64MAP_NONE && m->old ? tab_find(m, old_tab(m), tag, key)
+                                               : KV_U64MAP_NONE;
 
-    for (;; i = (i + 1) & m->mask) {
-        const struct kv_u64map_ref_slot *s = &m->slots[i];
-        if (s->val == KV_U64MAP_NONE)
-            return false;
-        if (s->tag == tag && kv_u64map_ref_key(m, s->val) == key)
-            break;
-    }
-    ref_remove_at(m, i);
-    return true;
+    return remove_found(m, i, j);
 }
 
 bool kv_u64map_ref_del_val(struct kv_u64map_ref *m, uint64_t key, uint32_t val)
 {
-    uint32_t tag = kv_u64map_ref_tag(key), i = ref_home(m, tag);
+    uint32_t tag = kv_u64map_ref_tag(key), i = tab_find_val(cur_tab(m), tag, val + 1);
+    uint32_t j = i == KV_U64MAP_NONE && m->old ? tab_find_val(old_tab(m), tag, val + 1)
+                                               : KV_U64MAP_NONE;
 
-    for (;; i = (i + 1) & m->mask) {
-        const struct kv_u64map_ref_slot *s = &m->slots[i];
-        if (s->val == KV_U64MAP_NONE)
-            return false;
-        if (s->tag == tag && s->val == val)
-            break;
-    }
-    ref_remove_at(m, i);
-    return true;
+    return remove_found(m, i, j);
 }
 
 size_t kv_u64map_ref_bytes(const struct kv_u64map_ref *m)
 {
-    return m->slots ? ((size_t)m->mask + 1) * sizeof(*m->slots) : 0;
+    return (m->slots ? ((size_t)m->mask + 1) * sizeof(*m->slots) : 0) +
+           (m->old ? ((size_t)m->old_mask + 1) * sizeof(*m->old) : 0);
 }

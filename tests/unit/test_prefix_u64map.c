@@ -277,6 +277,57 @@ static void test_ref_churn_vs_reference(void **state)
     free(in);
 }
 
+/* Doublings past 2^16 slots move the items over a few slots per put: churn against a plain
+ * array while the old and the new array are both live, then until the move has ended. */
+static void test_ref_incremental_growth(void **state)
+{
+    enum { MAX = 300000, KEYS = 400000, OPS = 700000 };
+    uint64_t *keys = kv_malloc(KEYS * sizeof(*keys));
+    bool *in = kv_calloc(KEYS, sizeof(*in));
+    struct kv_u64map_ref m;
+    struct kv_rand r;
+    uint32_t count = 0, moving_ops = 0;
+    (void)state;
+    kv_rand_seed(&r, 21);
+    for (int k = 0; k < KEYS; k++)
+        keys[k] = kv_rand_next(&r);
+    assert_int_equal(kv_u64map_ref_init(&m, MAX, 1, keys, sizeof(*keys)), 0);
+    for (int op = 0; op < OPS; op++) {
+        uint32_t k = (uint32_t)kv_rand_below(&r, KEYS);
+        uint64_t dice = kv_rand_below(&r, 10);
+        if (dice < 7) {
+            int rc = kv_u64map_ref_put(&m, keys[k], k);
+            assert_int_equal(rc, !in[k] && count == MAX ? -ENOSPC : 0);
+            count += rc == 0 && !in[k];
+            in[k] = in[k] || rc == 0;
+        } else if (dice < 9) {
+            assert_int_equal(kv_u64map_ref_del(&m, keys[k]), in[k]);
+            count -= in[k];
+            in[k] = false;
+        } else if (in[k]) {
+            assert_true(kv_u64map_ref_del_val(&m, keys[k], k));
+            count--;
+            in[k] = false;
+        }
+        assert_int_equal(m.count, count);
+        assert_int_equal(kv_u64map_ref_get(&m, keys[k]), in[k] ? k : KV_U64MAP_NONE);
+        if (m.old) {
+            moving_ops++;
+            assert_true(m.old_mask + 1 > (1u << 16));
+            assert_int_equal(m.mask, 2 * m.old_mask + 1);
+        }
+        if (op % 100000 == 0 || op == OPS - 1)
+            for (uint32_t i = 0; i < KEYS; i++)
+                assert_int_equal(kv_u64map_ref_get(&m, keys[i]), in[i] ? i : KV_U64MAP_NONE);
+    }
+    assert_true(moving_ops > 10000); /* the move was under way for a good while */
+    assert_null(m.old);                /* and has ended */
+    assert_int_equal(kv_u64map_ref_bytes(&m), (size_t)(m.mask + 1) * 8);
+    kv_u64map_ref_cleanup(&m);
+    free(keys);
+    free(in);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -286,6 +337,7 @@ int main(void)
         cmocka_unit_test(test_grow_churn_vs_reference),
         cmocka_unit_test(test_ref_basic),
         cmocka_unit_test(test_ref_churn_vs_reference),
+        cmocka_unit_test(test_ref_incremental_growth),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
