@@ -20,6 +20,7 @@
 
 #include <yajl/yajl_parse.h>
 
+#include "../unit/json_events.h"
 #include "base/buf.h"
 #include "openai/jsonscan.h"
 
@@ -31,82 +32,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
             abort();                                                                               \
     } while (0)
 
-static int ev(void *ctx, char tag, const void *s, size_t n)
-{
-    struct kv_buf *b = ctx;
-    kv_buf_appendc(b, tag);
-    if (s) {
-        kv_buf_printf(b, "%zu:", n);
-        kv_buf_append(b, s, n);
-    }
-    return 1;
-}
-
-static int on_null(void *c)
-{
-    return ev(c, 'Z', NULL, 0);
-}
-
-static int on_bool(void *c, int v)
-{
-    return ev(c, v ? 'T' : 'F', NULL, 0);
-}
-
-static int on_num(void *c, const char *s, size_t n)
-{
-    return ev(c, 'N', s, n);
-}
-
-static int on_str(void *c, const unsigned char *s, size_t n)
-{
-    return ev(c, 'S', s, n);
-}
-
-static int on_key(void *c, const unsigned char *s, size_t n)
-{
-    return ev(c, 'K', s, n);
-}
-
-static int on_sm(void *c)
-{
-    return ev(c, '{', NULL, 0);
-}
-
-static int on_em(void *c)
-{
-    return ev(c, '}', NULL, 0);
-}
-
-static int on_sa(void *c)
-{
-    return ev(c, '[', NULL, 0);
-}
-
-static int on_ea(void *c)
-{
-    return ev(c, ']', NULL, 0);
-}
-
-static const struct kv_jsonscan_callbacks scan_cb = {on_null, on_bool, on_num, on_str, on_sm,
-                                                     on_key,  on_em,   on_sa,  on_ea};
-static const yajl_callbacks yajl_cb = {
-    .yajl_null = on_null,
-    .yajl_boolean = on_bool,
-    .yajl_number = on_num,
-    .yajl_string = on_str,
-    .yajl_start_map = on_sm,
-    .yajl_map_key = on_key,
-    .yajl_end_map = on_em,
-    .yajl_start_array = on_sa,
-    .yajl_end_array = on_ea,
-};
-
-static int scan(const uint8_t *d, size_t n, size_t step, struct kv_buf *out, char *err, size_t el)
+static int scan(const uint8_t *d, size_t n, size_t step, struct jlog *out, char *err, size_t el)
 {
     struct kv_jsonscan s;
     int rc = KV_JSONSCAN_OK;
 
-    kv_jsonscan_init(&s, &scan_cb, out, 64, 1 << 20);
+    kv_jsonscan_init(&s, &jlog_scan_cb, out, 64, 1 << 20);
     kv_jsonscan_reset(&s);
     for (size_t at = 0; at < n && rc == KV_JSONSCAN_OK; at += step)
         rc = kv_jsonscan_feed(&s, d + at, n - at < step ? n - at : step);
@@ -128,21 +59,21 @@ static bool has_surrogate_escape(const uint8_t *d, size_t n)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    struct kv_buf whole, split, ref;
+    struct jlog whole, split, ref;
     char e1[KV_JSONSCAN_ERR_MAX], e2[KV_JSONSCAN_ERR_MAX];
     size_t step = size ? 1 + data[0] % 13 : 1;
     int rc1, rc2, yok;
 
-    kv_buf_init(&whole, 1 << 24);
-    kv_buf_init(&split, 1 << 24);
-    kv_buf_init(&ref, 1 << 24);
+    jlog_init(&whole);
+    jlog_init(&split);
+    jlog_init(&ref);
     rc1 = scan(data, size, size ? size : 1, &whole, e1, sizeof(e1));
     rc2 = scan(data, size, step, &split, e2, sizeof(e2));
     CHECK(rc1 == rc2 && strcmp(e1, e2) == 0);
     CHECK(rc1 != KV_JSONSCAN_OK ||
-          (whole.len == split.len && memcmp(whole.data, split.data, whole.len) == 0));
+          (whole.b.len == split.b.len && memcmp(whole.b.data, split.b.data, whole.b.len) == 0));
 
-    yajl_handle y = yajl_alloc(&yajl_cb, NULL, &ref);
+    yajl_handle y = yajl_alloc(&jlog_yajl_cb, NULL, &ref);
     yok = yajl_parse(y, data, size) == yajl_status_ok && yajl_complete_parse(y) == yajl_status_ok;
     yajl_free(y);
     const char *at = strstr(e1, "(byte ");
@@ -154,10 +85,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!quirk) {
         CHECK(yok == (rc1 == KV_JSONSCAN_OK));
         if (yok && !has_surrogate_escape(data, size))
-            CHECK(whole.len == ref.len && memcmp(whole.data, ref.data, ref.len) == 0);
+            CHECK(whole.b.len == ref.b.len && memcmp(whole.b.data, ref.b.data, ref.b.len) == 0);
     }
-    kv_buf_cleanup(&whole);
-    kv_buf_cleanup(&split);
-    kv_buf_cleanup(&ref);
+    kv_buf_cleanup(&whole.b);
+    kv_buf_cleanup(&split.b);
+    kv_buf_cleanup(&ref.b);
     return 0;
 }

@@ -19,88 +19,12 @@
 #include "base/rand.h"
 #include "openai/jsonscan.h"
 
-/* ------------------------------------------------------------ event log, shared by both */
-
-struct log {
-    struct kv_buf b;
-    int cancel_at; /* cancel on this event (1-based), 0: never */
-    int n;
-};
-
-static int ev(struct log *l, const char *tag, const void *s, size_t n)
-{
-    kv_buf_appends(&l->b, tag);
-    if (s) {
-        kv_buf_printf(&l->b, "%zu:", n);
-        kv_buf_append(&l->b, s, n);
-    }
-    kv_buf_appendc(&l->b, '|');
-    return ++l->n != l->cancel_at;
-}
-
-static int on_null(void *c)
-{
-    return ev(c, "Z", NULL, 0);
-}
-
-static int on_bool(void *c, int v)
-{
-    return ev(c, v ? "T" : "F", NULL, 0);
-}
-
-static int on_num(void *c, const char *s, size_t n)
-{
-    return ev(c, "N", s, n);
-}
-
-static int on_str(void *c, const unsigned char *s, size_t n)
-{
-    return ev(c, "S", s, n);
-}
-
-static int on_key(void *c, const unsigned char *s, size_t n)
-{
-    return ev(c, "K", s, n);
-}
-
-static int on_sm(void *c)
-{
-    return ev(c, "{", NULL, 0);
-}
-
-static int on_em(void *c)
-{
-    return ev(c, "}", NULL, 0);
-}
-
-static int on_sa(void *c)
-{
-    return ev(c, "[", NULL, 0);
-}
-
-static int on_ea(void *c)
-{
-    return ev(c, "]", NULL, 0);
-}
-
-static const struct kv_jsonscan_callbacks scan_cb = {on_null, on_bool, on_num, on_str, on_sm,
-                                                     on_key,  on_em,   on_sa,  on_ea};
-static const yajl_callbacks yajl_cb = {
-    .yajl_null = on_null,
-    .yajl_boolean = on_bool,
-    .yajl_number = on_num,
-    .yajl_string = on_str,
-    .yajl_start_map = on_sm,
-    .yajl_map_key = on_key,
-    .yajl_end_map = on_em,
-    .yajl_start_array = on_sa,
-    .yajl_end_array = on_ea,
-};
+#include "json_events.h"
 
 /* yajl over the whole document: 1 if valid, with its events in <l>. */
-static int run_yajl(const char *doc, size_t n, struct log *l)
+static int run_yajl(const char *doc, size_t n, struct jlog *l)
 {
-    yajl_handle y = yajl_alloc(&yajl_cb, NULL, l);
+    yajl_handle y = yajl_alloc(&jlog_yajl_cb, NULL, l);
     int ok = yajl_parse(y, (const unsigned char *)doc, n) == yajl_status_ok &&
              yajl_complete_parse(y) == yajl_status_ok;
 
@@ -110,7 +34,7 @@ static int run_yajl(const char *doc, size_t n, struct log *l)
 
 /* jsonscan over <doc> cut at the offsets <cuts> (ascending, nc of them): its status. */
 static int run_scan(struct kv_jsonscan *s, const char *doc, size_t n, const size_t *cuts,
-                    size_t nc, struct log *l)
+                    size_t nc, struct jlog *l)
 {
     size_t at = 0;
     int rc = KV_JSONSCAN_OK;
@@ -125,23 +49,17 @@ static int run_scan(struct kv_jsonscan *s, const char *doc, size_t n, const size
     return rc == KV_JSONSCAN_OK ? kv_jsonscan_finish(s) : rc;
 }
 
-static void log_init(struct log *l)
-{
-    kv_buf_init(&l->b, 1 << 24);
-    l->cancel_at = 0;
-    l->n = 0;
-}
 
 /* yajl and jsonscan agree on <doc>: verdict, and events when valid and <events>; whole, at every
  * single cut, and at a few random multi-cuts. Returns yajl's verdict. */
 static int agree_on(struct kv_jsonscan *s, const char *doc, size_t n, struct kv_rand *r,
                     bool events)
 {
-    struct log a, b;
+    struct jlog a, b;
     int ok;
 
-    log_init(&a);
-    log_init(&b);
+    jlog_init(&a);
+    jlog_init(&b);
     ok = run_yajl(doc, n, &a);
     for (size_t cut = 0; cut <= n + 3; cut++) {
         size_t cuts[4], nc = 0;
@@ -214,7 +132,7 @@ static void test_valid_corpus(void **state)
 
     (void)state;
     kv_rand_seed(&r, 7);
-    kv_jsonscan_init(&s, &scan_cb, NULL, 1024, 1 << 20);
+    kv_jsonscan_init(&s, &jlog_scan_cb, NULL, 1024, 1 << 20);
     for (size_t i = 0; i < sizeof(valid_docs) / sizeof(valid_docs[0]); i++)
         assert_true(agree(&s, valid_docs[i], strlen(valid_docs[i]), &r));
     kv_jsonscan_cleanup(&s);
@@ -288,7 +206,7 @@ static void test_generated(void **state)
     (void)state;
     kv_rand_seed(&r, 11);
     kv_buf_init(&b, 1 << 20);
-    kv_jsonscan_init(&s, &scan_cb, NULL, 1024, 1 << 20);
+    kv_jsonscan_init(&s, &jlog_scan_cb, NULL, 1024, 1 << 20);
     for (int i = 0; i < 400; i++) {
         kv_buf_reset(&b);
         gen_value(&b, &r, 0);
@@ -314,7 +232,7 @@ static void test_mutated(void **state)
     kv_rand_seed(&r, 13);
     kv_buf_init(&b, 1 << 20);
     kv_buf_init(&m, 1 << 20);
-    kv_jsonscan_init(&s, &scan_cb, NULL, 1024, 1 << 20);
+    kv_jsonscan_init(&s, &jlog_scan_cb, NULL, 1024, 1 << 20);
     for (int i = 0; i < 1500; i++) {
         kv_buf_reset(&b);
         gen_value(&b, &r, 3);
@@ -341,10 +259,10 @@ static void test_mutated(void **state)
 static void expect(const char *doc, size_t n, int want_rc, const char *want, size_t want_len)
 {
     struct kv_jsonscan s;
-    struct log l;
+    struct jlog l;
 
-    log_init(&l);
-    kv_jsonscan_init(&s, &scan_cb, &l, 8, 64);
+    jlog_init(&l);
+    kv_jsonscan_init(&s, &jlog_scan_cb, &l, 8, 64);
     for (int bytewise = 0; bytewise < 2; bytewise++) {
         size_t cuts[256], nc = 0;
         for (size_t i = 1; bytewise && i < n && nc < 256; i++)
@@ -441,12 +359,12 @@ static void test_decoding(void **state)
 static void test_cancel_and_reuse(void **state)
 {
     struct kv_jsonscan s;
-    struct log l;
+    struct jlog l;
     const char *doc = "{\"a\":[1,2,3],\"b\":\"x\"}";
 
     (void)state;
-    log_init(&l);
-    kv_jsonscan_init(&s, &scan_cb, &l, 16, 1024);
+    jlog_init(&l);
+    kv_jsonscan_init(&s, &jlog_scan_cb, &l, 16, 1024);
     for (int at = 1; at <= 9; at++) {
         kv_buf_reset(&l.b);
         l.n = 0;
@@ -481,7 +399,7 @@ static void test_scan_boundaries(void **state)
     (void)state;
     kv_rand_seed(&r, 17);
     kv_buf_init(&b, 1 << 16);
-    kv_jsonscan_init(&s, &scan_cb, NULL, 16, 1 << 16);
+    kv_jsonscan_init(&s, &jlog_scan_cb, NULL, 16, 1 << 16);
     for (size_t m = 0; m < sizeof(marks) / sizeof(marks[0]); m++)
         for (int pos = 0; pos < 40; pos++) {
             kv_buf_reset(&b);
