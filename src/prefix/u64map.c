@@ -2,7 +2,6 @@
 /* src/prefix/u64map.c - linear-probing hash -> index map with backward-shift deletion. */
 #include "prefix/u64map.h"
 
-#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,20 +34,14 @@ static void alloc_slots(struct kv_u64map *m, unsigned bits)
     m->shift = 64 - bits;
 }
 
-int kv_u64map_init_grow(struct kv_u64map *m, uint32_t max_items, uint32_t start_items)
+int kv_u64map_init(struct kv_u64map *m, uint32_t max_items)
 {
     if (max_items == 0 || max_items > KV_U64MAP_MAX_ITEMS)
         return -EINVAL;
-    alloc_slots(m, bits_for(KV_MAX(KV_MIN(start_items, max_items), 1u)));
+    alloc_slots(m, bits_for(max_items));
     m->count = 0;
     m->max = max_items;
-    m->max_mask = (uint32_t)((1ull << bits_for(max_items)) - 1);
     return 0;
-}
-
-int kv_u64map_init(struct kv_u64map *m, uint32_t max_items)
-{
-    return kv_u64map_init_grow(m, max_items, max_items);
 }
 
 void kv_u64map_cleanup(struct kv_u64map *m)
@@ -56,25 +49,6 @@ void kv_u64map_cleanup(struct kv_u64map *m)
     KV_FREE(&m->slots);
     m->count = 0;
     m->mask = 0;
-}
-
-/* Doubles the slot array and reinserts every item (no key is present twice, so each goes to the
- * first empty slot of its probe). */
-static void grow(struct kv_u64map *m)
-{
-    struct kv_u64map_slot *old = m->slots;
-    uint32_t old_mask = m->mask;
-
-    alloc_slots(m, 64 - m->shift + 1);
-    for (uint64_t j = 0; j <= old_mask; j++) {
-        if (old[j].val == KV_U64MAP_NONE)
-            continue;
-        uint32_t i = home(m, old[j].key);
-        while (m->slots[i].val != KV_U64MAP_NONE)
-            i = (i + 1) & m->mask;
-        m->slots[i] = old[j];
-    }
-    free(old);
 }
 
 int kv_u64map_put(struct kv_u64map *m, uint64_t key, uint32_t val)
@@ -91,16 +65,9 @@ int kv_u64map_put(struct kv_u64map *m, uint64_t key, uint32_t val)
         }
         i = (i + 1) & m->mask;
     }
+    /* The load factor stays <= 0.5 because count <= max and slots >= 2 * max. */
     if (m->count >= m->max)
         return -ENOSPC;
-    /* Load <= 0.5 after the insert; at max_mask it always holds, as count < max there. */
-    if (2ull * (m->count + 1) > (uint64_t)m->mask + 1) {
-        assert(m->mask < m->max_mask);
-        grow(m);
-        i = home(m, key);
-        while (m->slots[i].val != KV_U64MAP_NONE)
-            i = (i + 1) & m->mask;
-    }
     m->slots[i].key = key;
     m->slots[i].val = val;
     m->count++;

@@ -7,22 +7,19 @@
  * well-mixed hashes (keyed XXH3), but a Fibonacci multiply still spreads them over the slots, so
  * an unkeyed or low-entropy key cannot pile into one run.
  *
- * Layout: a power-of-two array of {key, val} slots, at least twice the items stored, so the load
+ * Layout: a power-of-two array of {key, val} slots, at least twice the item bound, so the load
  * factor stays <= 0.5 and a probe averages about 1.5 slots. Linear probing; deletion shifts the
  * following run back (no tombstones), so lookups never slow down with churn. Any 64-bit key is
- * valid; a slot is empty when its val is KV_U64MAP_NONE. The array either is allocated for the
- * item bound at init, or (kv_u64map_init_grow) starts small and doubles when a put would push the
- * load over 0.5, up to the size the bound needs: a map bounded far above what it ever holds then
- * stays small enough for the caches and the TLB, which is what makes its probes cheap (a 4Mi
- * bound is 128 MB of slots; 200k live items need 8 MB). Never shrinks. Cost: get/del O(1)
- * expected, no allocation; put O(1) amortized (a doubling rehashes every item once, and only
- * while the map reaches a size it has never had). Not thread-safe.
+ * valid; a slot is empty when its val is KV_U64MAP_NONE. The array is allocated for the item
+ * bound at init (the session table's use: a bound it fills). Cost: one allocation at init, none
+ * after; get/put/del O(1) expected. Not thread-safe.
  *
  * struct kv_u64map_ref (below) is the growing map for callers whose records hold their own keys
- * (the prefix index): 8-byte {tag, val} slots at load <= 0.25, for the bytes a {key, val} map
- * spends at 0.5. Measured on the prefix index's record path (micro_prefix_index): 20% faster
- * than kv_u64map_init_grow, as nearly every probe, hit or miss, ends at its home slot, so the
- * probe and backward-shift loops' branches predict.
+ * and whose bound is far above what they usually hold (the prefix index: a map sized for a 4Mi
+ * bound is 128 MB of slots that 200k live items would spread over, missing the caches and the
+ * TLB on every probe). 8-byte {tag, val} slots at load <= 0.25, the bytes a {key, val} map
+ * spends at 0.5; measured on the index's record path (micro_prefix_index), 20% faster than a
+ * growing {key, val} map, as nearly every probe, hit or miss, ends at its home slot.
  */
 #ifndef KV_PREFIX_U64MAP_H
 #define KV_PREFIX_U64MAP_H
@@ -48,17 +45,12 @@ struct kv_u64map {
     uint32_t mask;  /* slot count - 1 */
     uint32_t count; /* items stored */
     uint32_t max;   /* item bound given at init */
-    uint32_t max_mask; /* mask at the bound: growth stops there */
     unsigned shift; /* 64 - log2(slot count) */
 };
 
 /* Prepares a map for at most <max_items> items (1..KV_U64MAP_MAX_ITEMS) and allocates its slots
  * (about 32 bytes an item). Returns 0 or -EINVAL for a bound out of range. */
 int kv_u64map_init(struct kv_u64map *m, uint32_t max_items);
-/* Like kv_u64map_init, but allocates slots for only min(<start_items>, <max_items>) items
- * (at least 1) and doubles the slot array as puts need it. Returns 0 or -EINVAL for a bound out
- * of range. */
-int kv_u64map_init_grow(struct kv_u64map *m, uint32_t max_items, uint32_t start_items);
 /* Frees the slots; the map must be initialized again before reuse. Safe on a zeroed map. */
 void kv_u64map_cleanup(struct kv_u64map *m);
 /* Returns the value stored under <key>, or KV_U64MAP_NONE. Inline: the prefix index's hot loops
