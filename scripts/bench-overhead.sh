@@ -3,7 +3,10 @@
 # scripts/bench-overhead.sh - the router's overhead against HAProxy, in one run: both proxy the
 # same 9 KB completion requests to the same fast backend (one kvsim at --time-scale 100000),
 # alternating, each pinned to core 0 with wrk on core 1. Prints req/s, latency percentiles and
-# the proxy's CPU time per request (user+sys, and user, from /proc/PID/stat) for each round. Usage: scripts/bench-overhead.sh [BUILD_DIR] [ROUNDS] [SECONDS]
+# the proxy's CPU time per request (user+sys, and user, from /proc/PID/stat) for each round.
+# Usage: scripts/bench-overhead.sh [BUILD_DIR] [ROUNDS] [SECONDS]
+# KVSIM_CPU=N pins kvsim to core N. Unpinned (the default) it mostly shares core 1 with wrk;
+# with KVSIM_CPU=0 it shares the proxy's core, so a proxy's extra CPU shows as throughput.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build-rel}
@@ -20,7 +23,7 @@ trap 'kill "${PIDS[@]}" 2>/dev/null; wait 2>/dev/null; rm -rf "$TMP"' EXIT
 wait_ok() { kv_wait_ok "$1" 10 || { echo "bench-overhead: $1 did not come up" >&2; exit 1; }; }
 
 SIM=$(kv_free_port); KVR=$(kv_free_port); HAP=$(kv_free_port)
-"$BUILD/src/sim/kvsim" --host 127.0.0.1 --port "$SIM" --served-model-name m \
+${KVSIM_CPU:+taskset -c "$KVSIM_CPU"} "$BUILD/src/sim/kvsim" --host 127.0.0.1 --port "$SIM" --served-model-name m \
     --time-scale 100000 --num-gpu-blocks-override 200000 --log-level warning &
 PIDS+=($!)
 wait_ok "http://127.0.0.1:$SIM/health"
@@ -65,7 +68,8 @@ run() { # run NAME PORT PID
          END {printf "%-8s %10s req/s   p50 %8s   p99 %8s   cpu/req %5.1f us (user %4.1f)\n",
                      n, rps, p50, p99, c * 1e6 / hz / req, u * 1e6 / hz / req}' "$TMP/wrk.txt"
 }
-echo "9 KB POST /v1/completions, wrk -t1 -c32 -d${SECS}s, proxy on core 0, wrk on core 1"
+echo "9 KB POST /v1/completions, wrk -t1 -c32 -d${SECS}s, proxy on core 0, wrk on core 1," \
+    "kvsim ${KVSIM_CPU:+on core }${KVSIM_CPU:-unpinned}"
 for r in $(seq 1 "$ROUNDS"); do
     run kvroute "$KVR" "$KPID"
     run haproxy "$HAP" "$HPID"
