@@ -96,7 +96,8 @@ size_t kv_u64map_bytes(const struct kv_u64map *m);
  * the old array per put, whole runs at a time, so every key is in exactly one array and a run is never split.
  * Until the move is done, a probe that misses the new array tries the old one. The move ends
  * before the next doubling could be needed (8 old slots a put, against at least an eighth of
- * the new slot count of puts). Rehashing 2M items at once took 67 ms here. */
+ * the new slot count of puts); the old array goes back to the kernel 2 MiB at a time as the move
+ * passes it. Rehashing 2M items at once took 67 ms here; the slowest insert now takes ~1 ms. */
 struct kv_u64map_ref_slot {
     uint32_t tag;
     uint32_t val; /* value + 1; 0: empty */
@@ -114,6 +115,7 @@ struct kv_u64map_ref {
     /* The array being emptied into <slots> after a doubling (NULL when none): */
     struct kv_u64map_ref_slot *old;
     uint32_t old_mask, mig_pos, mig_left; /* next old slot to move; old slots left to visit */
+    uint32_t mig_start;                   /* where the move started (an empty slot) */
     unsigned old_shift;
 };
 
