@@ -628,11 +628,12 @@ void kv_jsonscan_reset(struct kv_jsonscan *s)
 
 int kv_jsonscan_feed(struct kv_jsonscan *s, const void *data, size_t len)
 {
-    const uint8_t *p = data, *end = p + len;
+    const uint8_t *p = data, *end;
     struct in in = {p, s->base};
 
     if (s->status != KV_JSONSCAN_OK || len == 0)
         return s->status;
+    end = p + len;
     if (s->carry)
         resume(s, &p, end, false);
     if (s->status == KV_JSONSCAN_OK && !s->carry)
