@@ -824,32 +824,31 @@ static void fast_store(struct conn *c, const char *d, const struct kv__h1scan_fi
     c->hb.data[c->hb.len] = '\0';
 }
 
-/* Scans a plain head at <d>: its length, with *status and *clen, or 0. */
+/* Header lines a plain head may have; more go to http-parser. */
+#define FAST_MAX_FIELDS 32
+
+/* Scans a plain head at <d>: its length, with *status, *clen and its fields h[0, *nh), or 0. */
 static size_t fast_scan(const struct conn *c, const char *d, size_t len, int *status,
-                        uint64_t *clen)
+                        uint64_t *clen, struct kv__h1scan_field *h, unsigned *nh)
 {
-    size_t lim = KV_MIN(len, c->pool->max_header_bytes - 2), off, next;
-    struct kv__h1scan_field h;
-    enum kv__h1scan_kind kind;
+    size_t lim = KV_MIN(len, c->pool->max_header_bytes - 2), off;
     bool has_clen = false;
 
     if (c->call->is_head || c->pool->max_header_bytes < 64 ||
-        (off = fast_status(d, lim, status)) == 0)
+        (off = fast_status(d, lim, status)) == 0 ||
+        (off = kv__h1scan_fields(d, off, lim, h, FAST_MAX_FIELDS, nh)) == 0)
         return 0;
-    while (off + 1 < lim && !(d[off] == '\r' && d[off + 1] == '\n')) {
-        if ((next = kv__h1scan_header(d, off, lim, &h)) == 0)
-            return 0;
-        kind = kv__h1scan_kind(d + h.name, h.name_len);
+    for (unsigned i = 0; i < *nh; i++) {
+        enum kv__h1scan_kind kind = kv__h1scan_kind(d + h[i].name, h[i].name_len);
         if (kind == KV__H1SCAN_CONTENT_LENGTH &&
-            (has_clen || !kv__h1scan_clen(d + h.value, h.value_len, clen)))
+            (has_clen || !kv__h1scan_clen(d + h[i].value, h[i].value_len, clen)))
             return 0;
         if (kind == KV__H1SCAN_TRANSFER_ENCODING || kind == KV__H1SCAN_CONNECTION ||
             kind == KV__H1SCAN_UPGRADE)
             return 0; /* framing or connection use: http-parser's */
         has_clen |= kind == KV__H1SCAN_CONTENT_LENGTH;
-        off = next;
     }
-    return off + 1 < lim && has_clen ? off + 2 : 0;
+    return has_clen ? off : 0;
 }
 
 /* Takes the head of a plain response at rbuf[off, off + len) and hands it over; returns the
@@ -857,19 +856,17 @@ static size_t fast_scan(const struct conn *c, const char *d, size_t len, int *st
 static size_t fast_head(struct conn *c, size_t off, size_t len)
 {
     const char *d = c->rbuf + off;
-    size_t hlen = 0, at, next;
-    struct kv__h1scan_field h;
+    struct kv__h1scan_field h[FAST_MAX_FIELDS];
+    size_t hlen = 0;
     uint64_t clen = 0;
+    unsigned nh = 0;
     int status = 0;
 
-    if (!c->pool->fast_path || (hlen = fast_scan(c, d, len, &status, &clen)) == 0 ||
+    if (!c->pool->fast_path || (hlen = fast_scan(c, d, len, &status, &clen, h, &nh)) == 0 ||
         kv_buf_reserve(&c->hb, hlen) < 0)
         return 0;
-    at = fast_status(d, hlen, &status);
-    while ((next = kv__h1scan_header(d, at, hlen, &h)) != 0) {
-        fast_store(c, d, &h);
-        at = next;
-    }
+    for (unsigned i = 0; i < nh; i++)
+        fast_store(c, d, &h[i]);
     c->parser.status_code = (unsigned)status;
     c->head_bytes = hlen;
     c->fast = true;

@@ -67,6 +67,22 @@ size_t kv__h1scan_header(const char *d, size_t off, size_t len, struct kv__h1sca
     return e + 2;
 }
 
+size_t kv__h1scan_fields(const char *d, size_t off, size_t len, struct kv__h1scan_field *f,
+                         unsigned max, unsigned *n)
+{
+    unsigned k = 0;
+
+    while (off + 1 < len && !(d[off] == '\r' && d[off + 1] == '\n')) {
+        if (k == max || (off = kv__h1scan_header(d, off, len, &f[k])) == 0)
+            return 0;
+        k++;
+    }
+    if (off + 1 >= len)
+        return 0; /* the head is not whole */
+    *n = k;
+    return off + 2;
+}
+
 enum kv__h1scan_kind kv__h1scan_kind(const char *name, size_t n)
 {
     switch (n) {

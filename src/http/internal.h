@@ -64,6 +64,11 @@ struct kv__h1scan_field {
  * Returns the offset after the CRLF and fills <f>, or 0 when the line is not of that plain
  * form (then http-parser must judge it). */
 size_t kv__h1scan_header(const char *d, size_t off, size_t len, struct kv__h1scan_field *f);
+/* Scans the header lines from d[off] up to the empty line that ends the head, in d[0, len):
+ * fills f[0, *n), at most <max> of them. Returns the offset after the empty line, or 0 when a
+ * line is not plain, there are more than <max>, or the head does not end within <len>. */
+size_t kv__h1scan_fields(const char *d, size_t off, size_t len, struct kv__h1scan_field *f,
+                         unsigned max, unsigned *n);
 /* Whether the <n> bytes at <s> equal <lower> (<ln> bytes, lower case) ignoring ASCII case. */
 bool kv__h1scan_name_is(const char *s, size_t n, const char *lower, size_t ln);
 #define KV__H1SCAN_NAME_IS(s, n, lit) kv__h1scan_name_is(s, n, lit, sizeof(lit) - 1)

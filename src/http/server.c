@@ -1047,9 +1047,7 @@ struct fast_req {
     bool has_clen;
     enum http_method method;
     unsigned nh;
-    struct {
-        uint32_t name, name_len, value, value_len; /* offsets into the request bytes */
-    } h[FAST_MAX_HEADERS];
+    struct kv__h1scan_field h[FAST_MAX_HEADERS]; /* offsets into the request bytes */
 };
 
 /* The request line "<GET|HEAD|POST> /<target> HTTP/1.1\r\n"; returns its length or 0. */
@@ -1076,30 +1074,22 @@ static size_t fast_line(const char *d, size_t len, struct fast_req *f)
     return i + 11;
 }
 
-/* The header line at d[off, len); returns the offset after its CRLF, or 0 to give up. */
-static size_t fast_header(const char *d, size_t off, size_t len, struct fast_req *f)
+/* Whether the fast path can take header <h>: false for those that set framing or connection
+ * use or ask for 100-continue (http-parser's and on_headers_complete()'s), and for a second or
+ * bad Content-Length. */
+static bool fast_field(const char *d, const struct kv__h1scan_field *h, struct fast_req *f)
 {
-    struct kv__h1scan_field h;
-    size_t next = kv__h1scan_header(d, off, len, &h);
-    enum kv__h1scan_kind kind;
+    enum kv__h1scan_kind kind = kv__h1scan_kind(d + h->name, h->name_len);
 
-    if (next == 0 || f->nh == FAST_MAX_HEADERS)
-        return 0;
-    kind = kv__h1scan_kind(d + h.name, h.name_len);
     if (kind == KV__H1SCAN_CONTENT_LENGTH) {
-        if (f->has_clen || !kv__h1scan_clen(d + h.value, h.value_len, &f->clen))
-            return 0;
+        if (f->has_clen || !kv__h1scan_clen(d + h->value, h->value_len, &f->clen))
+            return false;
         f->has_clen = true;
     } else if (kind != KV__H1SCAN_OTHER) {
-        return 0; /* framing, connection use or 100-continue: http-parser's and on_headers_* */
+        return false;
     }
-    f->h[f->nh].name = (uint32_t)h.name;
-    f->h[f->nh].name_len = (uint32_t)h.name_len;
-    f->h[f->nh].value = (uint32_t)h.value;
-    f->h[f->nh].value_len = (uint32_t)h.value_len;
-    f->nh++;
-    f->stored += h.name_len + 1 + h.value_len + 1;
-    return next;
+    f->stored += h->name_len + 1 + h->value_len + 1;
+    return true;
 }
 
 /* Checks a whole plain request at <d>: 0 if http-parser must see it, else its byte count. */
@@ -1110,16 +1100,14 @@ static size_t fast_scan(const struct kv__server_conn *c, const char *d, size_t l
 
     f->has_clen = false;
     f->clen = 0;
-    f->nh = 0;
-    if ((off = fast_line(d, lim, f)) == 0)
-        return 0;
+    if ((off = fast_line(d, lim, f)) == 0 ||
+        (off = kv__h1scan_fields(d, off, lim, f->h, FAST_MAX_HEADERS, &f->nh)) == 0)
+        return 0; /* not plain, or not whole (or too long for this path) */
     f->stored = f->url_len + 1;
-    while (off + 1 < lim && !(d[off] == '\r' && d[off + 1] == '\n'))
-        if ((off = fast_header(d, off, lim, f)) == 0)
+    for (unsigned i = 0; i < f->nh; i++)
+        if (!fast_field(d, &f->h[i], f))
             return 0;
-    if (off + 1 >= lim)
-        return 0; /* the head is not whole (or too long for this path) */
-    f->head_len = off + 2;
+    f->head_len = off;
     if (f->stored > c->head.max || f->clen > c->srv->cfg.max_body_bytes ||
         f->clen > len - f->head_len)
         return 0;

@@ -67,6 +67,28 @@ static void test_long_values(void **state)
     }
 }
 
+/* A head's field lines up to the empty line: all of them, or 0 when one is not plain, there are
+ * more than the caller can take, or the empty line is missing. */
+static void test_fields(void **state)
+{
+    static const char head[] = "GET / HTTP/1.1\r\nHost: a\r\nX-Y:  b c\r\n\r\nbody";
+    struct kv__h1scan_field f[2];
+    unsigned n = 99;
+    (void)state;
+    assert_int_equal(kv__h1scan_fields(head, 16, sizeof(head) - 1, f, 2, &n), 38);
+    assert_int_equal(n, 2);
+    assert_int_equal(f[0].name, 16);
+    assert_int_equal(f[0].name_len, 4);
+    assert_int_equal(f[1].value, 31);
+    assert_int_equal(f[1].value_len, 3);
+    n = 99;
+    assert_int_equal(kv__h1scan_fields(head, 16, sizeof(head) - 1, f, 1, &n), 0); /* > max */
+    assert_int_equal(kv__h1scan_fields(head, 16, 37, f, 2, &n), 0);              /* cut */
+    assert_int_equal(kv__h1scan_fields("\r\n", 0, 2, f, 2, &n), 2);             /* none */
+    assert_int_equal(n, 0);
+    assert_int_equal(kv__h1scan_fields("X: \x01\r\n\r\n", 0, 8, f, 2, &n), 0); /* not plain */
+}
+
 static void test_kinds(void **state)
 {
     (void)state;
@@ -114,6 +136,7 @@ int main(void)
         cmocka_unit_test(test_plain_lines),
         cmocka_unit_test(test_refused_lines),
         cmocka_unit_test(test_long_values),
+        cmocka_unit_test(test_fields),
         cmocka_unit_test(test_kinds),
         cmocka_unit_test(test_names_and_lengths),
     };
