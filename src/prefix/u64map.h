@@ -53,8 +53,7 @@ struct kv_u64map {
 int kv_u64map_init(struct kv_u64map *m, uint32_t max_items);
 /* Frees the slots; the map must be initialized again before reuse. Safe on a zeroed map. */
 void kv_u64map_cleanup(struct kv_u64map *m);
-/* Returns the value stored under <key>, or KV_U64MAP_NONE. Inline: the prefix index's hot loops
- * probe once a block. */
+/* Returns the value stored under <key>, or KV_U64MAP_NONE. */
 static inline uint32_t kv_u64map_get(const struct kv_u64map *m, uint64_t key)
 {
     uint32_t i = (uint32_t)((key * KV_U64MAP_MUL) >> m->shift);
@@ -68,19 +67,12 @@ static inline uint32_t kv_u64map_get(const struct kv_u64map *m, uint64_t key)
         i = (i + 1) & m->mask;
     }
 }
-/* Stores <val> (!= KV_U64MAP_NONE) under <key>, replacing any value there; may reallocate the
- * slot array (a growing map). Returns 0, or -ENOSPC if the key is new and the map already holds
- * max_items (nothing changes). */
+/* Stores <val> (!= KV_U64MAP_NONE) under <key>, replacing any value there. Returns 0, or
+ * -ENOSPC if the key is new and the map already holds max_items (nothing changes). */
 int kv_u64map_put(struct kv_u64map *m, uint64_t key, uint32_t val);
 /* Removes <key>; returns true if it was there. */
 bool kv_u64map_del(struct kv_u64map *m, uint64_t key);
-/* Hints the CPU to fetch the slot where <key>'s probe starts (lookups of a known key sequence
- * issue this a few keys ahead, so the cache misses overlap). No effect on the map. */
-static inline void kv_u64map_prefetch(const struct kv_u64map *m, uint64_t key)
-{
-    __builtin_prefetch(&m->slots[(key * KV_U64MAP_MUL) >> m->shift]);
-}
-/* Bytes allocated for slots now. */
+/* Bytes allocated for slots. */
 size_t kv_u64map_bytes(const struct kv_u64map *m);
 
 /* A growing map whose keys live in the caller's records, not in the map: record v's key is the
