@@ -157,15 +157,19 @@ static bool entry_empty(const struct entry *e)
     return true;
 }
 
-/* Removes the map slot of a freed entry, unless the entry has been mapped again since under a
- * key with the same tag (the same key, or a 2^-32 chance): that slot is live again. */
-static void unmap_one(struct kv_index *ix, const struct unmap *u)
+/* Dequeues the oldest freed entry and removes its map slot, unless the entry has been mapped
+ * again since under a key with the same tag (the same key, or a 2^-32 chance): that slot is
+ * live again. */
+static void unmap_oldest(struct kv_index *ix)
 {
-    const struct entry *e = &ix->ents[u->ent];
+    const struct unmap u = ix->unmap[ix->unmap_at];
+    const struct entry *e = &ix->ents[u.ent];
 
-    if (!entry_empty(e) && kv_u64map_ref_tag(e->hash) == kv_u64map_ref_tag(u->hash))
+    ix->unmap_at = (ix->unmap_at + 1) % KV_INDEX_DEFER;
+    ix->nunmap--;
+    if (!entry_empty(e) && kv_u64map_ref_tag(e->hash) == kv_u64map_ref_tag(u.hash))
         return;
-    kv_u64map_ref_del_val(&ix->map, u->hash, u->ent);
+    kv_u64map_ref_del_val(&ix->map, u.hash, u.ent);
 }
 
 /* Queues the removal of freed entry <ent>'s slot (key <hash>), fetching the slot meanwhile.
@@ -173,11 +177,8 @@ static void unmap_one(struct kv_index *ix, const struct unmap *u)
  * absent) or on the entry reused for another key (the map's record check skips it). */
 static void defer_unmap(struct kv_index *ix, uint64_t hash, uint32_t ent)
 {
-    if (ix->nunmap == KV_INDEX_DEFER) {
-        unmap_one(ix, &ix->unmap[ix->unmap_at]);
-        ix->unmap_at = (ix->unmap_at + 1) % KV_INDEX_DEFER;
-        ix->nunmap--;
-    }
+    if (ix->nunmap == KV_INDEX_DEFER)
+        unmap_oldest(ix);
     kv_u64map_ref_prefetch(&ix->map, hash);
     ix->unmap[(ix->unmap_at + ix->nunmap) % KV_INDEX_DEFER] = (struct unmap){hash, ent};
     ix->nunmap++;
@@ -186,10 +187,8 @@ static void defer_unmap(struct kv_index *ix, uint64_t hash, uint32_t ent)
 /* Ends a mutating call: no stale slot survives it, so lookups never meet one. */
 static void flush_unmaps(struct kv_index *ix)
 {
-    for (; ix->nunmap > 0; ix->nunmap--) {
-        unmap_one(ix, &ix->unmap[ix->unmap_at]);
-        ix->unmap_at = (ix->unmap_at + 1) % KV_INDEX_DEFER;
-    }
+    while (ix->nunmap > 0)
+        unmap_oldest(ix);
 }
 
 /* Drops one holding; frees its entry when it was the last. Returns true if the entry freed. */
