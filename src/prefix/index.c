@@ -1,10 +1,16 @@
 /* SPDX-License-Identifier: MIT */
-/* src/prefix/index.c - block hash -> holders map with per-backend LRU lists threaded through the
- * entries' slots.
+/* src/prefix/index.c - a radix tree of block runs with per-backend LRU lists of holdings threaded
+ * through the nodes' holder slots.
  *
- * A reference names one holding: (entry index << 2) | slot. Each backend's LRU list is a doubly
- * linked list of references, head = most recently used. Entries live in a pool and never move,
- * so references stay valid while the map (which only stores pool indices) reshuffles.
+ * A node's blocks live in its row of <rows> (KV_INDEX_RUN hashes); the map's key for node v is
+ * rows[v * RUN], its first block. A reference names one holding: (node << 2) | slot. Each
+ * backend's LRU list is a doubly linked list of references, head = most recently used. Nodes
+ * live in a pool and never move, so references stay valid while the map reshuffles. A split
+ * keeps the node's second part (and its children, whose parent links need no change) in place
+ * and moves its first part to a new node that takes its place under its parent.
+ *
+ * A record pins the nodes of its path, so the room it makes for new blocks never trims them;
+ * it unpins them before it returns.
  */
 #include "prefix/index.h"
 
@@ -18,32 +24,21 @@
 
 #define NIL UINT32_MAX
 #define NO_BACKEND UINT16_MAX
-/* Map slots fetched ahead of a lookup's walk: enough misses in flight to hide memory latency. */
-#ifndef KV_INDEX_PREFETCH
-#define KV_INDEX_PREFETCH 8
-#endif
-#define PREFETCH KV_INDEX_PREFETCH
-/* Items the map has slots for at creation (it doubles from there). */
+#define RUN KV_INDEX_RUN
+#define SLOTS KV_INDEX_SLOTS
+/* Nodes the map has slots for at creation (it doubles from there). */
 #define MAP_START 1024
-/* Freed entries whose map slots wait to be removed. An evicted block's slot is cold (the block
- * was new when it went in, long ago): its removal is deferred, with the slot prefetched, to the
- * end of the mutating call or until this many wait, so the fetch overlaps the rest of the call
- * instead of stalling it. Measured on micro_prefix_index's pattern (15 evictions a record). */
-#ifndef KV_INDEX_DEFER
-#define KV_INDEX_DEFER 32
-#endif
 
-struct unmap {
-    uint64_t hash;
-    uint32_t ent;
-};
-
-struct entry {
-    uint64_t hash;
-    uint16_t be[KV_INDEX_SLOTS];    /* NO_BACKEND: free slot */
-    uint32_t stamp[KV_INDEX_SLOTS]; /* ms since epoch, last record */
-    uint32_t prev[KV_INDEX_SLOTS];  /* toward the head (more recent) */
-    uint32_t next[KV_INDEX_SLOTS];  /* toward the tail; free list link in next[0] */
+struct node {
+    uint32_t parent; /* NIL: a root; next free node while free */
+    uint32_t nchild; /* nodes whose parent this is */
+    uint8_t len;     /* blocks in the row, 1..RUN */
+    uint8_t pinned;  /* on the path of the record in progress */
+    uint8_t held[SLOTS]; /* leading blocks the holder holds, 1..len; 0: free slot */
+    uint16_t be[SLOTS];  /* NO_BACKEND: free slot */
+    uint32_t stamp[SLOTS]; /* ms since epoch, last record */
+    uint32_t prev[SLOTS];  /* toward the head (more recent) */
+    uint32_t next[SLOTS];  /* toward the tail */
 };
 
 struct backend {
@@ -55,32 +50,37 @@ struct backend {
 
 struct kv_index {
     struct kv_u64map_ref map;
-    struct entry *ents;
+    struct node *nodes;
+    uint64_t *rows;
     struct backend *b;
-    uint32_t max_entries;
-    uint32_t used;      /* pool entries handed out so far (the rest were never used) */
-    uint32_t free_head; /* freed entries, linked through next[0] */
+    uint32_t max_entries; /* bound on blocks */
+    uint32_t max_nodes;
+    uint32_t used;      /* pool nodes handed out so far (the rest were never used) */
+    uint32_t free_head; /* freed nodes, linked through parent */
     uint32_t max_backends;
     uint32_t hi_backend; /* 1 + the highest id ever recorded: bounds the global eviction scan */
-    uint32_t in_use;     /* entries allocated and not freed */
-    uint32_t nunmap, unmap_at; /* deferred slot removals: a ring */
-    struct unmap unmap[KV_INDEX_DEFER];
+    uint32_t blocks;     /* sum of the lengths of the nodes in use */
     uint64_t epoch_ns;
 };
 
-static inline struct entry *ent_of(const struct kv_index *ix, uint32_t ref)
+static inline uint64_t *row_of(const struct kv_index *ix, uint32_t v)
 {
-    return &ix->ents[ref >> 2];
+    return &ix->rows[(size_t)v * RUN];
+}
+
+static inline struct node *node_of(const struct kv_index *ix, uint32_t ref)
+{
+    return &ix->nodes[ref >> 2];
 }
 
 static inline uint32_t *prev_of(const struct kv_index *ix, uint32_t ref)
 {
-    return &ent_of(ix, ref)->prev[ref & 3];
+    return &node_of(ix, ref)->prev[ref & 3];
 }
 
 static inline uint32_t *next_of(const struct kv_index *ix, uint32_t ref)
 {
-    return &ent_of(ix, ref)->next[ref & 3];
+    return &node_of(ix, ref)->next[ref & 3];
 }
 
 static uint32_t stamp_of(const struct kv_index *ix, uint64_t now_ns)
@@ -97,13 +97,14 @@ struct kv_index *kv_index_new(uint32_t max_entries, uint32_t max_backends,
         max_backends > KV_INDEX_MAX_BACKENDS)
         return NULL;
     ix = kv_calloc(1, sizeof(*ix));
-    ix->ents = kv_malloc((size_t)max_entries * sizeof(*ix->ents));
-    /* The map grows with the entries in use: the default bound (4Mi) is far above what most
+    ix->max_nodes = max_entries / 4 + 16;
+    ix->nodes = kv_malloc((size_t)ix->max_nodes * sizeof(*ix->nodes));
+    ix->rows = kv_malloc((size_t)ix->max_nodes * RUN * sizeof(*ix->rows));
+    /* The map grows with the nodes in use: the default bound is far above what most
      * deployments hold, and probes into a map sized for it miss the caches and the TLB. Keys
-     * are the entries' hashes (an entry's hash is set before it is mapped, and kept until it
-     * is unmapped). Cannot fail: max_entries is in the map's range. */
-    (void)kv_u64map_ref_init(&ix->map, max_entries + KV_INDEX_DEFER, MAP_START,
-                             &ix->ents[0].hash, sizeof(*ix->ents));
+     * are the rows' first hashes (set before a node is mapped, kept until it is unmapped).
+     * Cannot fail: max_nodes is in the map's range. */
+    (void)kv_u64map_ref_init(&ix->map, ix->max_nodes, MAP_START, ix->rows, RUN * sizeof(*ix->rows));
     ix->b = kv_malloc((size_t)max_backends * sizeof(*ix->b));
     for (uint32_t i = 0; i < max_backends; i++)
         ix->b[i] = (struct backend){NIL, NIL, 0, default_capacity};
@@ -119,7 +120,8 @@ void kv_index_free(struct kv_index *ix)
     if (!ix)
         return;
     kv_u64map_ref_cleanup(&ix->map);
-    free(ix->ents);
+    free(ix->nodes);
+    free(ix->rows);
     free(ix->b);
     free(ix);
 }
@@ -138,335 +140,395 @@ static void unlink_ref(struct kv_index *ix, struct backend *bs, uint32_t ref)
         bs->tail = p;
 }
 
-static void link_head(struct kv_index *ix, struct backend *bs, uint32_t ref)
+/* Links <ref> right after <after> (NIL: at the head). */
+static void link_after(struct kv_index *ix, struct backend *bs, uint32_t ref, uint32_t after)
 {
-    *prev_of(ix, ref) = NIL;
-    *next_of(ix, ref) = bs->head;
-    if (bs->head != NIL)
-        *prev_of(ix, bs->head) = ref;
+    uint32_t n = after == NIL ? bs->head : *next_of(ix, after);
+
+    *prev_of(ix, ref) = after;
+    *next_of(ix, ref) = n;
+    if (after == NIL)
+        bs->head = ref;
     else
+        *next_of(ix, after) = ref;
+    if (n == NIL)
         bs->tail = ref;
-    bs->head = ref;
+    else
+        *prev_of(ix, n) = ref;
 }
 
-static bool entry_empty(const struct entry *e)
+static int slot_of(const struct node *nd, uint32_t b)
 {
-    for (int s = 0; s < KV_INDEX_SLOTS; s++)
-        if (e->be[s] != NO_BACKEND)
-            return false;
-    return true;
+    for (int s = 0; s < SLOTS; s++)
+        if (nd->be[s] == b)
+            return s;
+    return -1;
 }
 
-/* Dequeues the oldest freed entry and removes its map slot, unless the entry has been mapped
- * again since under a key with the same tag (the same key, or a 2^-32 chance): that slot is
- * live again. */
-static void unmap_oldest(struct kv_index *ix)
+static uint32_t max_held(const struct node *nd)
 {
-    const struct unmap u = ix->unmap[ix->unmap_at];
-    const struct entry *e = &ix->ents[u.ent];
+    uint32_t m = 0;
 
-    ix->unmap_at = (ix->unmap_at + 1) % KV_INDEX_DEFER;
-    ix->nunmap--;
-    if (!entry_empty(e) && kv_u64map_ref_tag(e->hash) == kv_u64map_ref_tag(u.hash))
-        return;
-    kv_u64map_ref_del_val(&ix->map, u.hash, u.ent);
+    for (int s = 0; s < SLOTS; s++)
+        m = KV_MAX(m, nd->held[s]);
+    return m;
 }
 
-/* Queues the removal of freed entry <ent>'s slot (key <hash>), fetching the slot meanwhile.
- * Until it is removed, a probe for <hash> may land on the free entry (entry_empty: treated as
- * absent) or on the entry reused for another key (the map's record check skips it). */
-static void defer_unmap(struct kv_index *ix, uint64_t hash, uint32_t ent)
+static uint32_t alloc_node(struct kv_index *ix)
 {
-    if (ix->nunmap == KV_INDEX_DEFER)
-        unmap_oldest(ix);
-    kv_u64map_ref_prefetch(&ix->map, hash);
-    ix->unmap[(ix->unmap_at + ix->nunmap) % KV_INDEX_DEFER] = (struct unmap){hash, ent};
-    ix->nunmap++;
+    uint32_t v;
+    struct node *nd;
+
+    if (ix->free_head != NIL) {
+        v = ix->free_head;
+        ix->free_head = ix->nodes[v].parent;
+    } else {
+        v = ix->used++;
+    }
+    nd = &ix->nodes[v];
+    memset(nd, 0, sizeof(*nd));
+    for (int s = 0; s < SLOTS; s++)
+        nd->be[s] = NO_BACKEND;
+    return v;
 }
 
-/* Ends a mutating call: no stale slot survives it, so lookups never meet one. */
-static void flush_unmaps(struct kv_index *ix)
+/* After node <v> lost holdings or children: a childless node keeps only the blocks some holder
+ * holds, and a node left with neither is freed, which its parent sees in turn. Pinned nodes
+ * wait for the end of their record. */
+static void refit(struct kv_index *ix, uint32_t v)
 {
-    while (ix->nunmap > 0)
-        unmap_oldest(ix);
+    while (v != NIL) {
+        struct node *nd = &ix->nodes[v];
+        uint32_t m, p;
+
+        if (nd->nchild > 0 || nd->pinned || (m = max_held(nd)) == nd->len)
+            return;
+        if (m > 0) {
+            ix->blocks -= nd->len - m;
+            nd->len = (uint8_t)m;
+            return;
+        }
+        p = nd->parent;
+        kv_u64map_ref_del_val(&ix->map, row_of(ix, v)[0], v);
+        ix->blocks -= nd->len;
+        nd->len = 0;
+        nd->parent = ix->free_head;
+        ix->free_head = v;
+        if (p == NIL)
+            return;
+        ix->nodes[p].nchild--;
+        v = p;
+    }
 }
 
-/* Drops one holding; frees its entry when it was the last. Returns true if the entry freed. */
-static bool drop_ref(struct kv_index *ix, uint32_t ref)
+/* Takes holder slot <s> of node <v> away from its backend, leaving the node as it is. */
+static void vacate(struct kv_index *ix, uint32_t v, int s)
 {
-    struct entry *e = ent_of(ix, ref);
-    struct backend *bs = &ix->b[e->be[ref & 3]];
+    struct node *nd = &ix->nodes[v];
+    struct backend *bs = &ix->b[nd->be[s]];
 
-    unlink_ref(ix, bs, ref);
-    bs->count--;
-    e->be[ref & 3] = NO_BACKEND;
-    if (!entry_empty(e))
-        return false;
-    defer_unmap(ix, e->hash, ref >> 2);
-    e->next[0] = ix->free_head;
-    ix->free_head = ref >> 2;
-    ix->in_use--;
-    return true;
+    unlink_ref(ix, bs, (v << 2) | (uint32_t)s);
+    bs->count -= nd->held[s];
+    nd->be[s] = NO_BACKEND;
+    nd->held[s] = 0;
 }
 
-/* The pool is full: drop the stalest LRU tail over all backends until an entry frees. Each
- * entry in use has a holder, so some backend has a tail and this terminates. */
-static void evict_global(struct kv_index *ix, uint32_t now)
+/* Forgets the last <d> blocks of holding <ref> (d <= its held), then refits its node. */
+static void drop(struct kv_index *ix, uint32_t ref, uint32_t d)
+{
+    struct node *nd = node_of(ix, ref);
+    int s = (int)(ref & 3);
+
+    if (nd->held[s] == d) {
+        vacate(ix, ref >> 2, s);
+    } else {
+        nd->held[s] = (uint8_t)(nd->held[s] - d);
+        ix->b[nd->be[s]].count -= d;
+    }
+    refit(ix, ref >> 2);
+}
+
+/* Forgets backend <bs>'s least recently used blocks until it holds at most <keep>. */
+static void trim(struct kv_index *ix, struct backend *bs, uint32_t keep)
+{
+    while (bs->count > keep) {
+        uint32_t t = bs->tail;
+        drop(ix, t, KV_MIN(node_of(ix, t)->held[t & 3], bs->count - keep));
+    }
+}
+
+/* Makes room for <add> more blocks (and a node, if <node>) within the bounds by trimming the
+ * globally stalest holding, skipping pinned ones. Returns false if only pinned ones are left. */
+static bool make_room(struct kv_index *ix, uint32_t add, bool node, uint32_t now)
 {
     for (;;) {
+        bool over = ix->blocks + add > ix->max_entries;
         uint32_t best = NIL, best_age = 0;
+
+        if (!over && !(node && ix->free_head == NIL && ix->used == ix->max_nodes))
+            return true;
         for (uint32_t b = 0; b < ix->hi_backend; b++) {
-            uint32_t t = ix->b[b].tail;
-            if (t == NIL)
+            uint32_t t = ix->b[b].tail, age;
+            if (t == NIL || node_of(ix, t)->pinned)
                 continue;
-            uint32_t age = now - ent_of(ix, t)->stamp[t & 3];
+            age = now - node_of(ix, t)->stamp[t & 3];
             if (best == NIL || age > best_age) {
                 best = t;
                 best_age = age;
             }
         }
-        if (drop_ref(ix, best))
-            return;
+        if (best == NIL)
+            return false;
+        uint32_t held = node_of(ix, best)->held[best & 3];
+        drop(ix, best, over ? KV_MIN(held, ix->blocks + add - ix->max_entries) : held);
     }
 }
 
-static uint32_t alloc_entry(struct kv_index *ix, uint64_t hash, uint32_t now)
+/* A new node of blocks <h>[0..k) under <parent> (NIL: a root), with no holder. The caller made
+ * room, and no node starts with h[0]. */
+static uint32_t new_node(struct kv_index *ix, uint32_t parent, const uint64_t *h, uint32_t k)
 {
-    uint32_t i;
-    struct entry *e;
+    uint32_t v = alloc_node(ix);
 
-    if (ix->free_head == NIL && ix->used == ix->max_entries)
-        evict_global(ix, now);
-    if (ix->free_head != NIL) {
-        i = ix->free_head;
-        ix->free_head = ix->ents[i].next[0];
-    } else {
-        i = ix->used++;
+    ix->nodes[v].parent = parent;
+    ix->nodes[v].len = (uint8_t)k;
+    memcpy(row_of(ix, v), h, k * sizeof(*h));
+    (void)kv_u64map_ref_put(&ix->map, h[0], v); /* cannot fail: nodes <= max_nodes */
+    ix->blocks += k;
+    if (parent != NIL)
+        ix->nodes[parent].nchild++;
+    return v;
+}
+
+/* Splits node <v> before its block <k> (0 < k < len): a new node takes blocks 0..k-1, v's
+ * place under its parent and every holding's first part (just before the rest in the holder's
+ * list, or in its place when the holder held no more); v keeps the rest, its children, and
+ * becomes the new node's only child. The caller made room for a node, and no node starts with
+ * v's block k. Returns the new node, which takes over v's pin. */
+static uint32_t split(struct kv_index *ix, uint32_t v, uint32_t k)
+{
+    uint32_t y = alloc_node(ix);
+    struct node *nv = &ix->nodes[v], *ny = &ix->nodes[y];
+    uint64_t *rv = row_of(ix, v);
+
+    memcpy(row_of(ix, y), rv, k * sizeof(*rv));
+    (void)kv_u64map_ref_put(&ix->map, rv[0], y); /* the same key: now y's */
+    memmove(rv, rv + k, (nv->len - k) * sizeof(*rv));
+    (void)kv_u64map_ref_put(&ix->map, rv[0], v);
+    ny->parent = nv->parent;
+    ny->nchild = 1;
+    ny->len = (uint8_t)k;
+    ny->pinned = nv->pinned;
+    nv->parent = y;
+    nv->len = (uint8_t)(nv->len - k);
+    nv->pinned = 0;
+    for (int s = 0; s < SLOTS; s++) {
+        if (nv->be[s] == NO_BACKEND)
+            continue;
+        struct backend *bs = &ix->b[nv->be[s]];
+        uint32_t rf = (v << 2) | (uint32_t)s, ry = (y << 2) | (uint32_t)s;
+        ny->be[s] = nv->be[s];
+        ny->stamp[s] = nv->stamp[s];
+        ny->held[s] = (uint8_t)KV_MIN(nv->held[s], k);
+        if (nv->held[s] > k) {
+            nv->held[s] = (uint8_t)(nv->held[s] - k);
+            link_after(ix, bs, ry, *prev_of(ix, rf));
+            continue;
+        }
+        link_after(ix, bs, ry, rf);
+        unlink_ref(ix, bs, rf);
+        nv->be[s] = NO_BACKEND;
+        nv->held[s] = 0;
     }
-    ix->in_use++;
-    e = &ix->ents[i];
-    e->hash = hash;
-    for (int s = 0; s < KV_INDEX_SLOTS; s++)
-        e->be[s] = NO_BACKEND;
-    /* Cannot fail: entries in use <= max_entries, and at most KV_INDEX_DEFER stale slots. */
-    (void)kv_u64map_ref_put(&ix->map, hash, i);
-    return i;
+    refit(ix, v); /* nothing of v may be held any more */
+    return y;
 }
 
-/* The slot of entry <e> naming backend <b>, or -1. */
-static int slot_of(const struct entry *e, uint32_t b)
+/* Backend <bs> (id <b>) now holds the first <cover> blocks of node <v>, at <now>, right after
+ * holding <after> in its list (NIL: at the head). A new holder takes a free slot or the
+ * stalest holder's. Returns the holding's reference. */
+static uint32_t touch(struct kv_index *ix, uint32_t b, uint32_t v, uint32_t cover, uint32_t after,
+                      uint32_t now)
 {
-    for (int s = 0; s < KV_INDEX_SLOTS; s++)
-        if (e->be[s] == b)
-            return s;
-    return -1;
-}
-
-/* Picks a slot of entry <i> (which <b> does not hold) for <b>: a free one, or the stalest
- * holder's, dropped. */
-static int slot_for(struct kv_index *ix, uint32_t i, uint32_t now)
-{
-    struct entry *e = &ix->ents[i];
-    int stalest = 0;
-
-    for (int s = 0; s < KV_INDEX_SLOTS; s++)
-        if (e->be[s] == NO_BACKEND)
-            return s;
-    for (int s = 1; s < KV_INDEX_SLOTS; s++)
-        if (now - e->stamp[s] > now - e->stamp[stalest])
-            stalest = s;
-    /* Three holders remain, so the entry stays allocated. */
-    drop_ref(ix, (i << 2) | (uint32_t)stalest);
-    return stalest;
-}
-
-/* Victims fetched ahead: a backend at capacity evicts its tail for every new block, and each
- * eviction deletes the tail's map slot, cold since that block was new. */
-#ifndef KV_INDEX_VICTIMS
-#define KV_INDEX_VICTIMS 4
-#endif
-
-/* Fetches the map slots of <bs>'s next <from>..<to> victims and the entry after them, walking
- * from its tail (entries up to <from> are in cache from earlier calls). */
-static void prefetch_victims(const struct kv_index *ix, const struct backend *bs, int from, int to)
-{
-    uint32_t t = bs->tail;
-
-    for (int d = 0; d <= to && t != NIL; d++) {
-        const struct entry *e = ent_of(ix, t);
-        if (d >= from)
-            kv_u64map_ref_prefetch(&ix->map, e->hash);
-        t = e->prev[t & 3];
-        if (d == to && t != NIL)
-            __builtin_prefetch(ent_of(ix, t), 1);
-    }
-}
-
-/* Records that <b> now holds <hash>, which it did not hold (<i>: its entry, or KV_U64MAP_NONE),
- * at the head of its list; evicts its tail past capacity. */
-static void add_block(struct kv_index *ix, uint32_t b, uint64_t hash, uint32_t i, uint32_t now)
-{
+    struct node *nd = &ix->nodes[v];
     struct backend *bs = &ix->b[b];
-    int s = 0;
+    int s = slot_of(nd, b);
+    uint32_t ref;
 
-    if (i != KV_U64MAP_NONE)
-        s = slot_for(ix, i, now);
-    else
-        i = alloc_entry(ix, hash, now);
-    ix->ents[i].be[s] = (uint16_t)b;
-    ix->ents[i].stamp[s] = now;
-    bs->count++;
-    link_head(ix, bs, (i << 2) | (uint32_t)s);
-    /* The chain being recorded is at the head and no longer than capacity: the tail is older. */
-    if (bs->count > bs->capacity) {
-        drop_ref(ix, bs->tail);
-        prefetch_victims(ix, bs, KV_INDEX_VICTIMS - 1, KV_INDEX_VICTIMS - 1);
-    }
-}
-
-/* Moves the list segment <lo>..<hi> (lo nearer the head; NIL: none) to the head of <bs>'s list,
- * keeping its order. */
-static void splice_head(struct kv_index *ix, struct backend *bs, uint32_t lo, uint32_t hi)
-{
-    uint32_t p, n;
-
-    if (lo == NIL || lo == bs->head)
-        return;
-    p = *prev_of(ix, lo);
-    n = *next_of(ix, hi);
-    *next_of(ix, p) = n;
-    if (n != NIL)
-        *prev_of(ix, n) = p;
-    else
-        bs->tail = p;
-    *prev_of(ix, lo) = NIL;
-    *next_of(ix, hi) = bs->head;
-    *prev_of(ix, bs->head) = hi;
-    bs->head = lo;
-}
-
-/* Touching blocks last to first moves each to the head of <b>'s list. A block <b> already holds
- * changes nothing else (no eviction, no other holder), so a run of held blocks that already
- * lie in chain order in the list (each one's next is the block after it: the usual shape of a
- * prefix recorded before) is moved as one segment when the run ends, with the same result as
- * moving each block; only new blocks take the one-at-a-time path. */
-static void record_chain(struct kv_index *ix, uint32_t b, const uint64_t *h, uint32_t n,
-                         uint32_t now)
-{
-    struct backend *bs = &ix->b[b];
-    uint32_t lo = NIL, hi = NIL;
-
-    for (uint32_t k = n; k-- > 0;) {
-        uint32_t i = kv_u64map_ref_get(&ix->map, h[k]);
-        if (i != KV_U64MAP_NONE && entry_empty(&ix->ents[i]))
-            i = KV_U64MAP_NONE; /* freed earlier in this call, slot not yet removed */
-        int s = i != KV_U64MAP_NONE ? slot_of(&ix->ents[i], b) : -1;
+    if (s < 0) {
+        s = slot_of(nd, NO_BACKEND);
         if (s < 0) {
-            splice_head(ix, bs, lo, hi);
-            lo = hi = NIL;
-            add_block(ix, b, h[k], i, now);
-            continue;
+            s = 0;
+            for (int k = 1; k < SLOTS; k++)
+                if (now - nd->stamp[k] > now - nd->stamp[s])
+                    s = k;
+            vacate(ix, v, s);
         }
-        uint32_t ref = (i << 2) | (uint32_t)s;
-        ix->ents[i].stamp[s] = now;
-        if (lo != NIL && *next_of(ix, ref) == lo) {
-            lo = ref;
-            continue;
+        nd->be[s] = (uint16_t)b;
+        ref = (v << 2) | (uint32_t)s;
+        link_after(ix, bs, ref, after);
+    } else {
+        ref = (v << 2) | (uint32_t)s;
+        if (*prev_of(ix, ref) != after) {
+            unlink_ref(ix, bs, ref);
+            link_after(ix, bs, ref, after);
         }
-        splice_head(ix, bs, lo, hi);
-        lo = hi = ref;
     }
-    splice_head(ix, bs, lo, hi);
+    bs->count += cover - nd->held[s];
+    nd->held[s] = (uint8_t)cover;
+    nd->stamp[s] = now;
+    return ref;
+}
+
+/* Leading blocks of <h>[0..n) equal to row <r>[0..len); r[0] == h[0] (the map matched it). */
+static inline uint32_t match(const uint64_t *r, uint32_t len, const uint64_t *h, uint32_t n)
+{
+    uint32_t k = 1, e = KV_MIN(len, n);
+
+    while (k < e && r[k] == h[k])
+        k++;
+    return k;
+}
+
+/* Walks and extends the tree along <h>[0..n) for backend <b>, linking its path's holdings at the
+ * head of its list, root first. Returns the blocks recorded; <*last> is the path's last node and
+ * <*stray> a node pinned but left off the path (NIL if none). */
+static uint32_t record_path(struct kv_index *ix, uint32_t b, const uint64_t *h, uint32_t n,
+                            uint32_t now, uint32_t *last, uint32_t *stray)
+{
+    struct backend *bs = &ix->b[b];
+    uint32_t i = 0, parent = NIL, after = NIL;
+
+    while (i < n) {
+        uint32_t v = kv_u64map_ref_get(&ix->map, h[i]), m, k;
+        struct node *nd;
+
+        if (v == KV_U64MAP_NONE) {
+            nd = parent != NIL ? &ix->nodes[parent] : NULL;
+            if (nd && nd->nchild == 0 && nd->len < RUN) { /* grow the path's last run */
+                k = KV_MIN((uint32_t)(RUN - nd->len), n - i);
+                if (!make_room(ix, k, false, now))
+                    break;
+                memcpy(row_of(ix, parent) + nd->len, h + i, k * sizeof(*h));
+                nd->len = (uint8_t)(nd->len + k);
+                ix->blocks += k;
+                nd->held[after & 3] = nd->len;
+                bs->count += k;
+                i += k;
+                continue;
+            }
+            k = KV_MIN((uint32_t)RUN, n - i);
+            if (!make_room(ix, k, true, now))
+                break;
+            v = new_node(ix, parent, h + i, k);
+            m = k;
+        } else {
+            nd = &ix->nodes[v];
+            if (i > 0 && nd->parent != parent)
+                break; /* not a chain */
+            nd->pinned = 1;
+            if (i + nd->len < n)
+                kv_u64map_ref_prefetch(&ix->map, h[i + nd->len]);
+            m = match(row_of(ix, v), nd->len, h + i, n - i);
+            /* The chain leaves the run at m, or ends there: split, so that what is recorded is
+             * one run (the rest keeps its recency, and a holder that loses its slot to b
+             * loses only the runs b records). */
+            if (m < nd->len) {
+                if (kv_u64map_ref_get(&ix->map, row_of(ix, v)[m]) != KV_U64MAP_NONE ||
+                    !make_room(ix, 0, true, now)) {
+                    *stray = v;
+                    break;
+                }
+                v = split(ix, v, m);
+            }
+        }
+        ix->nodes[v].pinned = 1;
+        after = touch(ix, b, v, m, after, now);
+        parent = v;
+        i += m;
+        if (m < ix->nodes[v].len)
+            break; /* the chain ends inside the run */
+    }
+    *last = parent;
+    return i;
 }
 
 int kv_index_record(struct kv_index *ix, uint32_t b, const uint64_t *h, uint32_t n,
                     uint64_t now_ns)
 {
+    uint32_t last = NIL, stray = NIL, done;
+
     if (b >= ix->max_backends)
         return -EINVAL;
     n = KV_MIN(n, ix->b[b].capacity);
     n = KV_MIN(n, ix->max_entries);
-    if (n > 0)
-        ix->hi_backend = KV_MAX(ix->hi_backend, b + 1);
-    if (n > 0 && ix->b[b].count >= ix->b[b].capacity)
-        prefetch_victims(ix, &ix->b[b], 0, KV_INDEX_VICTIMS - 1);
-    /* Last block first, so block 0 ends up most recently used. */
-    record_chain(ix, b, h, n, stamp_of(ix, now_ns));
-    flush_unmaps(ix);
-    return (int)KV_MIN(n, (uint32_t)INT32_MAX);
-}
-
-/* Removes backend <b> from the alive set when entry <e> lacks it; records where its run ended. */
-static uint32_t prune_alive(const struct entry *e, uint16_t *alive, uint32_t na, uint32_t at,
-                            uint32_t *matched)
-{
-    for (uint32_t k = 0; k < na;) {
-        uint16_t b = alive[k];
-        bool has = e->be[0] == b || e->be[1] == b || e->be[2] == b || e->be[3] == b;
-        if (has) {
-            k++;
-            continue;
-        }
-        matched[b] = at;
-        alive[k] = alive[--na];
+    if (n == 0)
+        return 0;
+    ix->hi_backend = KV_MAX(ix->hi_backend, b + 1);
+    done = record_path(ix, b, h, n, stamp_of(ix, now_ns), &last, &stray);
+    /* Unpin, leaf first: each node fits itself to what is held before its parent does. */
+    if (stray != NIL) {
+        ix->nodes[stray].pinned = 0;
+        refit(ix, stray);
     }
-    return na;
+    while (last != NIL && ix->nodes[last].pinned) {
+        uint32_t p = ix->nodes[last].parent;
+        ix->nodes[last].pinned = 0;
+        refit(ix, last);
+        last = p;
+    }
+    /* The path is at the head and no longer than capacity: only older holdings go. */
+    trim(ix, &ix->b[b], ix->b[b].capacity);
+    return (int)KV_MIN(done, (uint32_t)INT32_MAX);
 }
 
 uint32_t kv_index_lookup(const struct kv_index *ix, const uint64_t *h, uint32_t n,
                          uint32_t *matched)
 {
-    uint16_t alive[KV_INDEX_SLOTS];
-    uint32_t na = 0, i, idx;
-    const struct entry *e;
+    uint32_t i = 0, parent = NIL, best = 0;
 
     memset(matched, 0, (size_t)ix->max_backends * sizeof(*matched));
-    if (n == 0 || (idx = kv_u64map_ref_get(&ix->map, h[0])) == KV_U64MAP_NONE)
-        return 0;
-    e = &ix->ents[idx];
-    for (int s = 0; s < KV_INDEX_SLOTS; s++)
-        if (e->be[s] != NO_BACKEND)
-            alive[na++] = e->be[s];
-    for (i = 1; i < KV_MIN(n, 1 + PREFETCH); i++)
-        kv_u64map_ref_prefetch(&ix->map, h[i]);
-    /* Every backend with a match holds block 0, so at most KV_INDEX_SLOTS are ever alive. */
-    for (i = 1; i < n; i++) {
-        if (i + PREFETCH < n)
-            kv_u64map_ref_prefetch(&ix->map, h[i + PREFETCH]);
-        idx = kv_u64map_ref_get(&ix->map, h[i]);
-        if (idx == KV_U64MAP_NONE)
+    while (i < n) {
+        uint32_t v = kv_u64map_ref_get(&ix->map, h[i]), m;
+        const struct node *nd;
+
+        if (v == KV_U64MAP_NONE)
             break;
-        uint32_t left = prune_alive(&ix->ents[idx], alive, na, i, matched);
-        if (left == 0)
-            return i;
-        na = left;
+        nd = &ix->nodes[v];
+        if (i > 0 && nd->parent != parent)
+            break;
+        if (i + nd->len < n)
+            kv_u64map_ref_prefetch(&ix->map, h[i + nd->len]);
+        m = match(row_of(ix, v), nd->len, h + i, n - i);
+        /* Deeper holdings overwrite shallower ones: a holder here holds at least block i. */
+        for (int s = 0; s < SLOTS; s++) {
+            if (nd->be[s] == NO_BACKEND)
+                continue;
+            uint32_t got = i + KV_MIN(nd->held[s], m);
+            matched[nd->be[s]] = got;
+            best = KV_MAX(best, got);
+        }
+        i += m;
+        if (m < nd->len)
+            break;
+        parent = v;
     }
-    for (uint32_t k = 0; k < na; k++)
-        matched[alive[k]] = i;
-    return i;
+    return best;
 }
 
 int kv_index_set_capacity(struct kv_index *ix, uint32_t b, uint32_t blocks)
 {
-    struct backend *bs;
-
     if (b >= ix->max_backends)
         return -EINVAL;
-    bs = &ix->b[b];
-    bs->capacity = blocks;
-    while (bs->count > blocks)
-        drop_ref(ix, bs->tail);
-    flush_unmaps(ix);
+    ix->b[b].capacity = blocks;
+    trim(ix, &ix->b[b], blocks);
     return 0;
 }
 
 void kv_index_remove_backend(struct kv_index *ix, uint32_t b)
 {
-    if (b >= ix->max_backends)
-        return;
-    while (ix->b[b].tail != NIL)
-        drop_ref(ix, ix->b[b].tail);
-    flush_unmaps(ix);
+    if (b < ix->max_backends)
+        trim(ix, &ix->b[b], 0);
 }
 
 uint32_t kv_index_blocks(const struct kv_index *ix, uint32_t b)
@@ -485,12 +547,12 @@ uint64_t kv_index_tail_age_ns(const struct kv_index *ix, uint32_t b, uint64_t no
 
     if (b >= ix->max_backends || (t = ix->b[b].tail) == NIL)
         return 0;
-    return (uint64_t)(stamp_of(ix, now_ns) - ent_of(ix, t)->stamp[t & 3]) * 1000000u;
+    return (uint64_t)(stamp_of(ix, now_ns) - node_of(ix, t)->stamp[t & 3]) * 1000000u;
 }
 
 uint32_t kv_index_entries(const struct kv_index *ix)
 {
-    return ix->in_use;
+    return ix->blocks;
 }
 
 uint32_t kv_index_max_entries(const struct kv_index *ix)
@@ -506,6 +568,6 @@ uint32_t kv_index_max_backends(const struct kv_index *ix)
 size_t kv_index_bytes(const struct kv_index *ix)
 {
     return sizeof(*ix) + kv_u64map_ref_bytes(&ix->map) +
-           (size_t)ix->max_entries * sizeof(struct entry) +
+           (size_t)ix->max_nodes * (sizeof(struct node) + RUN * sizeof(uint64_t)) +
            (size_t)ix->max_backends * sizeof(struct backend);
 }

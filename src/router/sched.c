@@ -43,7 +43,6 @@ struct kv_sched {
     struct kv_policy_ring ring;
     /* Per-decision scratch. */
     uint32_t *matched;    /* [max_backends] by id */
-    uint32_t *matched2;   /* [max_backends] by id: continuation lookups */
     int32_t *k_by_id;     /* [max_backends] */
     uint32_t *cand;       /* [max_backends] positions */
     double *val;          /* [max_backends * KV_SCHED_MAX_COLS] */
@@ -172,8 +171,6 @@ struct kv_sched *kv_sched_new(const struct kv_sched_config *cfg, struct kv_index
     /* kv_index_lookup writes one count per index backend, which may be more than ours. */
     s->matched = kv_calloc(index ? KV_MAX(n, (size_t)kv_index_max_backends(index)) : n,
                            sizeof(*s->matched));
-    s->matched2 = kv_calloc(index ? KV_MAX(n, (size_t)kv_index_max_backends(index)) : n,
-                            sizeof(*s->matched2));
     s->k_by_id = kv_malloc(n * sizeof(*s->k_by_id));
     for (size_t i = 0; i < n; i++)
         s->k_by_id[i] = -1;
@@ -192,7 +189,6 @@ void kv_sched_free(struct kv_sched *s)
         return;
     kv_policy_ring_cleanup(&s->ring);
     free(s->matched);
-    free(s->matched2);
     free(s->k_by_id);
     free(s->cand);
     free(s->val);
@@ -353,33 +349,6 @@ static void build_ctx(struct kv_sched *s, const struct kv_sched_request *req,
     c->excluded = s->excluded;
 }
 
-/* Matched leading blocks per backend. The index keeps at most KV_INDEX_SLOTS holders a block,
- * so a head shared by more backends (a system prompt over 8 servers) drops holders, and its
- * walk, which only follows the holders of block 0, would show their sessions as cold. Block
- * hashes are chained (one names its whole prefix), so a backend holding block i holds the
- * prefix up to i: the walk is resumed where the longest run ended, up to RESUME_PASSES times,
- * and a backend found there is credited with everything before. Usually the resumed walk stops
- * at its first block (the request's new text), so this costs one map probe. */
-#define RESUME_PASSES 4
-static uint32_t lookup(struct kv_sched *s, const struct kv_sched_request *req,
-                       const struct kv_sched_backend *bk, uint32_t nb)
-{
-    uint32_t best = kv_index_lookup(s->index, req->hashes, req->nblocks, s->matched), off = best;
-
-    for (int pass = 0; pass < RESUME_PASSES && off > 0 && off < req->nblocks; pass++) {
-        uint32_t run = kv_index_lookup(s->index, req->hashes + off, req->nblocks - off,
-                                       s->matched2);
-        if (run == 0)
-            break;
-        for (uint32_t i = 0; i < nb; i++)
-            if (s->matched2[bk[i].id] > 0)
-                s->matched[bk[i].id] = KV_MAX(s->matched[bk[i].id], off + s->matched2[bk[i].id]);
-        off += run;
-        best = off;
-    }
-    return best;
-}
-
 int kv_sched_pick(struct kv_sched *s, const struct kv_sched_request *req,
                   const struct kv_sched_backend *bk, uint32_t nb, struct kv_rand *rnd,
                   struct kv_sched_result *res, struct kv_sched_explain *ex)
@@ -396,7 +365,7 @@ int kv_sched_pick(struct kv_sched *s, const struct kv_sched_request *req,
     /* Every policy gets the lookup: the result's uncached_tokens feed the daemon's in-flight
      * prefill accounting, and explanations show matches whatever the policy. */
     if (s->index)
-        best = lookup(s, req, bk, nb);
+        best = kv_index_lookup(s->index, req->hashes, req->nblocks, s->matched);
     else
         memset(s->matched, 0, s->max_backends * sizeof(*s->matched)); /* no index: no lookup */
     if (ncand < 0) {

@@ -57,27 +57,78 @@ static void test_lookup_per_backend(void **state)
     kv_index_free(ix);
 }
 
-static void test_run_ends_at_first_missing_block(void **state)
+/* A backend holding a block of a chain holds its prefix: where the index does not show it
+ * holding an earlier block, a fifth holder took its slot there. The lookup credits the deepest
+ * holding. */
+static void test_deepest_holding_counts(void **state)
 {
     struct kv_index *ix = kv_index_new(1000, NB, 100, 0);
     uint64_t a[10];
     uint32_t m[NB];
     (void)state;
     make_chain(a, 10, 1);
-    kv_index_record(ix, 0, a, 3, MS);     /* blocks 0..2 */
-    kv_index_record(ix, 0, a + 5, 5, MS); /* blocks 5..9: a hole at 3..4 */
-    kv_index_record(ix, 1, a, 10, MS);
+    for (uint32_t b = 0; b < 4; b++)
+        kv_index_record(ix, b, a, 10, (1 + b) * MS);
+    /* Backend 4 records the first 3 blocks: the run splits there and backend 0, the stalest,
+     * loses its slot on blocks 0..2 but keeps 3..9. */
+    assert_int_equal(kv_index_record(ix, 4, a, 3, 10 * MS), 3);
     assert_int_equal(kv_index_lookup(ix, a, 10, m), 10);
-    assert_int_equal(m[0], 3);
+    assert_int_equal(m[0], 10);
     assert_int_equal(m[1], 10);
-    kv_index_remove_backend(ix, 1);
-    /* Nobody holds block 3: the walk stops there. */
-    assert_int_equal(kv_index_lookup(ix, a, 10, m), 3);
-    assert_int_equal(m[0], 3);
-    assert_int_equal(m[1], 0);
-    /* Not holding block 0 means no match at all, whatever else is held. */
+    assert_int_equal(m[4], 3);
+    assert_int_equal(kv_index_blocks(ix, 0), 7);
+    assert_int_equal(kv_index_blocks(ix, 4), 3);
+    assert_int_equal(kv_index_entries(ix), 10);
+    /* A lookup may start at any run: the continuation's holders. */
+    assert_int_equal(kv_index_lookup(ix, a + 3, 7, m), 7);
+    assert_int_equal(m[0], 7);
+    assert_int_equal(m[4], 0);
+    /* ... but not inside one: runs are found by their first block. */
     assert_int_equal(kv_index_lookup(ix, a + 4, 6, m), 0);
-    assert_int_equal(m[0], 0);
+    /* Once nobody holds the first run, the walk still follows the chain. */
+    for (uint32_t b = 1; b < 5; b++)
+        kv_index_remove_backend(ix, b);
+    assert_int_equal(kv_index_entries(ix), 10);
+    assert_int_equal(kv_index_lookup(ix, a, 10, m), 10);
+    assert_int_equal(m[0], 10);
+    kv_index_remove_backend(ix, 0);
+    assert_int_equal(kv_index_entries(ix), 0);
+    assert_int_equal(kv_index_lookup(ix, a, 10, m), 0);
+    kv_index_free(ix);
+}
+
+/* Hashes that are not a chain (a block hash met again under another prefix) end the walk where
+ * the tree disagrees, and nothing else breaks: the bounds hold and removing every backend frees
+ * every block. */
+static void test_not_a_chain(void **state)
+{
+    struct kv_index *ix = kv_index_new(1000, NB, 100, 0);
+    const uint64_t xy[] = {1, 2, 3, 4}, zy[] = {9, 2, 3}, xx[] = {1, 1, 1}, yx[] = {3, 4, 1, 2},
+                   xz[] = {1, 2, 9};
+    uint32_t m[NB];
+    (void)state;
+    assert_int_equal(kv_index_record(ix, 0, xy, 4, MS), 4);
+    assert_int_equal(kv_index_record(ix, 1, zy, 3, MS), 3); /* 2 is inside xy's run */
+    assert_int_equal(kv_index_lookup(ix, zy, 3, m), 3);
+    assert_int_equal(m[1], 3);
+    assert_int_equal(kv_index_record(ix, 2, xx, 3, MS), 1); /* 1's run goes on with 2, not 1 */
+    assert_int_equal(kv_index_lookup(ix, xx, 3, m), 1);
+    assert_int_equal(m[0], 1);
+    assert_int_equal(m[2], 1);
+    /* Splitting 2 3 4 before 3 would make 3 the first block of two runs (it starts yx's):
+     * refused, so those records stop there. */
+    assert_int_equal(kv_index_record(ix, 3, yx, 4, MS), 4);
+    assert_int_equal(kv_index_record(ix, 0, xy, 2, 2 * MS), 1);
+    assert_int_equal(kv_index_record(ix, 3, xz, 3, 2 * MS), 1);
+    assert_int_equal(kv_index_lookup(ix, xy, 4, m), 4);
+    assert_int_equal(m[0], 4);
+    assert_int_equal(kv_index_blocks(ix, 0), 4);
+    assert_int_equal(kv_index_blocks(ix, 1), 3);
+    assert_int_equal(kv_index_blocks(ix, 2), 1);
+    assert_int_equal(kv_index_blocks(ix, 3), 5); /* yx, and 1 of xz */
+    for (uint32_t b = 0; b < 4; b++)
+        kv_index_remove_backend(ix, b);
+    assert_int_equal(kv_index_entries(ix), 0);
     kv_index_free(ix);
 }
 
@@ -210,10 +261,11 @@ static void test_slot_overflow(void **state)
         kv_index_record(ix, b, a, 2, (1 + b) * MS);
     kv_index_record(ix, 0, a, 1, 10 * MS); /* backend 0 refreshes block 0 only */
     kv_index_record(ix, 4, a, 2, 11 * MS);
-    /* Block 1: the stalest holder was backend 0 (stamp 1). Block 0: backend 1 (stamp 2). */
+    /* Block 1: the stalest holder was backend 0 (stamp 1). Block 0: backend 1 (stamp 2), which
+     * still holds block 1 and so is credited with both. */
     assert_int_equal(kv_index_lookup(ix, a, 2, m), 2);
     assert_int_equal(m[0], 1);
-    assert_int_equal(m[1], 0);
+    assert_int_equal(m[1], 2);
     assert_int_equal(m[2], 2);
     assert_int_equal(m[3], 2);
     assert_int_equal(m[4], 2);
@@ -239,21 +291,24 @@ static void test_tail_age_and_memory(void **state)
     assert_int_equal(kv_index_tail_age_ns(ix, NB, 5005 * MS), 0);
     assert_int_equal(kv_index_max_entries(ix), 1000);
     assert_int_equal(kv_index_max_backends(ix), NB);
-    /* 64-byte entries; the map starts at 2048 slots x 16 bytes for up to 1024 entries in use. */
-    size_t per = kv_index_bytes(ix) / 1000;
-    assert_in_range(per, 64 + 32, 64 + 48);
+    /* A node is 72 bytes and a 128-byte row, max_entries / 4 + 16 of them (266); the map starts
+     * at 2048 slots of 8 bytes for that bound (4096 for larger ones); 16 bytes a backend; a few hundred for the index itself. */
+    assert_in_range(kv_index_bytes(ix), 266 * 200 + 2048 * 8 + NB * 16,
+                    266 * 200 + 2048 * 8 + NB * 16 + 256);
     kv_index_free(ix);
-    /* A bound far above the entries in use: the map grows with them, not with the bound. */
+    /* A bound far above the nodes in use: the map grows with them, not with the bound. */
     ix = kv_index_new(1u << 20, NB, 1u << 20, 0);
     size_t small = kv_index_bytes(ix);
-    assert_in_range(small, 64ull << 20, (64ull << 20) + 64 * 1024);
-    uint64_t *many = malloc(5000 * sizeof(*many));
-    make_chain(many, 5000, 9);
-    assert_int_equal(kv_index_record(ix, 0, many, 5000, MS), 5000);
-    assert_int_equal(kv_index_bytes(ix), small + (16384 - 2048) * 16);
+    assert_in_range(small, ((1u << 18) + 16) * 200 + 4096 * 8 + NB * 16,
+                    ((1u << 18) + 16) * 200 + 4096 * 8 + NB * 16 + 256);
+    uint64_t *many = malloc(40000 * sizeof(*many));
+    make_chain(many, 40000, 9);
+    assert_int_equal(kv_index_record(ix, 0, many, 40000, MS), 40000);
+    /* 2,500 runs of 16: the map doubled twice. */
+    assert_int_equal(kv_index_bytes(ix), small + (16384 - 4096) * 8);
     uint32_t m5[NB];
-    assert_int_equal(kv_index_lookup(ix, many, 5000, m5), 5000);
-    assert_int_equal(m5[0], 5000);
+    assert_int_equal(kv_index_lookup(ix, many, 40000, m5), 40000);
+    assert_int_equal(m5[0], 40000);
     free(many);
     kv_index_free(ix);
     assert_null(kv_index_new(0, NB, 1, 0));
@@ -297,24 +352,42 @@ static uint32_t model_match(const struct model *md, int b, const uint64_t *h, ui
     return k;
 }
 
+/* test_random_vs_model's chains: the key of block i is the root (i < 4), root * 3 + br1
+ * (i < 10), then (root * 3 + br1) * 3 + br2, so a block's hash gives its whole prefix. Writes
+ * the chain ending at <hash> to <out> and returns its length. */
+static uint32_t chain_to(uint64_t hash, uint64_t *out)
+{
+    uint64_t key = hash >> 32;
+    uint32_t n = (uint32_t)hash + 1;
+    for (uint32_t i = n; i-- > 0;) {
+        if ((i == 9 && n > 10) || (i == 3 && n > 4))
+            key /= 3;
+        out[i] = (key << 32) | i;
+    }
+    return n;
+}
+
 /* Pins backend <b>'s exact LRU order against the model by shrinking its capacity one block at a
- * time: each step must evict the model's least recently used block and nothing else. Leaves
- * <b> empty. */
+ * time: each step must evict the model's least recently used block and nothing else (the block
+ * is looked up with its prefix: the backend's match must end just before it). Leaves <b>
+ * empty. */
 static void check_lru_order(struct kv_index *ix, struct model *md, int b)
 {
-    uint32_t m[4];
+    uint32_t m[4], len;
+    uint64_t chain[24];
 
     assert_int_equal(kv_index_blocks(ix, (uint32_t)b), md->n[b]);
     for (uint32_t n = md->n[b]; n-- > 0;) {
-        uint64_t lru = md->h[b][n];
-        kv_index_lookup(ix, &lru, 1, m);
-        assert_int_equal(m[b], 1);
+        len = chain_to(md->h[b][n], chain);
+        kv_index_lookup(ix, chain, len, m);
+        assert_int_equal(m[b], len);
         kv_index_set_capacity(ix, (uint32_t)b, n);
-        kv_index_lookup(ix, &lru, 1, m);
-        assert_int_equal(m[b], 0);
+        kv_index_lookup(ix, chain, len, m);
+        assert_int_equal(m[b], len - 1);
         if (n > 0) {
-            kv_index_lookup(ix, &md->h[b][n - 1], 1, m);
-            assert_int_equal(m[b], 1);
+            len = chain_to(md->h[b][n - 1], chain);
+            kv_index_lookup(ix, chain, len, m);
+            assert_int_equal(m[b], len);
         }
     }
     md->n[b] = 0;
@@ -452,7 +525,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lookup_per_backend),
-        cmocka_unit_test(test_run_ends_at_first_missing_block),
+        cmocka_unit_test(test_deepest_holding_counts),
+        cmocka_unit_test(test_not_a_chain),
         cmocka_unit_test(test_capacity_lru_eviction),
         cmocka_unit_test(test_recency_refresh),
         cmocka_unit_test(test_remove_backend_and_capacity),

@@ -130,9 +130,9 @@ static void test_pick_then_commit(void **state)
     kv_index_free(ix);
 }
 
-/* A head shared by more backends than an index entry has slots: the backend that lost the head's
- * slots still gets credit for its session's chain (the walk resumes where the longest run ends). */
-static void test_lookup_resumes_past_shared_head(void **state)
+/* A head shared by more backends than an index node has slots: the backend that lost the head's
+ * slot still gets credit for its session's chain (the index credits the deepest holding). */
+static void test_lookup_credits_past_shared_head(void **state)
 {
     const char *const names[] = {"a", "b", "c", "d", "e"};
     struct kv_index *ix = kv_index_new(1000, 8, 1000, 0);
@@ -155,7 +155,7 @@ static void test_lookup_resumes_past_shared_head(void **state)
     kv_index_record(ix, 0, h, 20, 1 * S);          /* a's session: head + its own 10 blocks */
     for (uint32_t b = 1; b <= 4; b++)
         kv_index_record(ix, b, h, 10, (1 + b) * S); /* four more take the head's 4 slots */
-    assert_int_equal(kv_index_lookup(ix, h, 20, (uint32_t[8]){0}), 10); /* the plain walk */
+    assert_int_equal(kv_index_lookup(ix, h, 20, (uint32_t[8]){0}), 20);
     kv_sched_explain_init(&ex, 5);
     assert_int_equal(kv_sched_pick(s, &req, bk, 5, &rnd, &res, &ex), 0);
     assert_int_equal(res.matched, 20);
@@ -163,7 +163,7 @@ static void test_lookup_resumes_past_shared_head(void **state)
     assert_int_equal(res.uncached_tokens, 0);
     assert_int_equal(ex.b[0].matched, 20);
     assert_int_equal(ex.b[1].matched, 10);
-    /* Nothing past the head anywhere: one resumed probe finds nothing, the head is the match. */
+    /* The chain leaves a's run two blocks past the head: a matches 12, the others the head. */
     h[12] = 9999;
     assert_int_equal(kv_sched_pick(s, &req, bk, 5, &rnd, &res, &ex), 0);
     assert_int_equal(res.matched, 12);
@@ -385,7 +385,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_filter_errors),
         cmocka_unit_test(test_pick_then_commit),
-        cmocka_unit_test(test_lookup_resumes_past_shared_head),
+        cmocka_unit_test(test_lookup_credits_past_shared_head),
         cmocka_unit_test(test_explain_json),
         cmocka_unit_test(test_utilization),
         cmocka_unit_test(test_config),
