@@ -19,6 +19,7 @@
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
+. "$REPO/scripts/lib.sh"
 DRY_RUN=0
 CREATE_NS=0
 VERIFY=1
@@ -128,16 +129,25 @@ wait_rollouts() {
 
 # Starts a port-forward to TARGET (e.g. svc/kvroute) PORT on a free local port: sets LPORT and
 # PF_PID (globals, not output: a $(...) subshell would lose the PID). stop_port_forward ends it.
+# A port taken between the pick and kubectl's bind makes kubectl exit: another port is tried.
 port_forward() {
-    local ns=$1 target=$2 port=$3 deadline
-    LPORT=$(( 20000 + RANDOM % 20000 ))
-    kubectl -n "$ns" port-forward "$target" "$LPORT:$port" >/dev/null 2>&1 &
-    PF_PID=$!
-    deadline=$(( SECONDS + 20 ))
-    until curl -s -o /dev/null "http://127.0.0.1:$LPORT/health"; do
-        kill -0 "$PF_PID" 2>/dev/null || die "port-forward to $target exited"
-        [ $SECONDS -lt $deadline ] || { stop_port_forward; die "port-forward to $target did not come up"; }
-        sleep 0.5
+    local ns=$1 target=$2 port=$3 deadline try
+    for try in 1 2 3; do
+        if command -v python3 >/dev/null; then LPORT=$(kv_free_port); else LPORT=$(( 20000 + RANDOM % 20000 )); fi
+        kubectl -n "$ns" port-forward "$target" "$LPORT:$port" >/dev/null 2>&1 &
+        PF_PID=$!
+        deadline=$(( SECONDS + 20 ))
+        until curl -s -o /dev/null "http://127.0.0.1:$LPORT/health"; do
+            if ! kill -0 "$PF_PID" 2>/dev/null; then
+                wait "$PF_PID" 2>/dev/null || true
+                PF_PID=""
+                [ "$try" -lt 3 ] && continue 2
+                die "port-forward to $target exited"
+            fi
+            [ $SECONDS -lt $deadline ] || { stop_port_forward; die "port-forward to $target did not come up"; }
+            sleep 0.5
+        done
+        return 0
     done
 }
 
