@@ -32,6 +32,7 @@
 struct node {
     uint32_t parent; /* NIL: a root; next free node while free */
     uint32_t nchild; /* nodes whose parent this is */
+    uint32_t child;  /* the child made last (NIL: none yet): a hint, checked before use */
     uint8_t len;     /* blocks in the row, 1..RUN */
     uint8_t pinned;  /* on the path of the record in progress */
     uint8_t held[SLOTS]; /* leading blocks the holder holds, 1..len; 0: free slot */
@@ -187,6 +188,7 @@ static uint32_t alloc_node(struct kv_index *ix)
     }
     nd = &ix->nodes[v];
     memset(nd, 0, sizeof(*nd));
+    nd->child = NIL;
     for (int s = 0; s < SLOTS; s++)
         nd->be[s] = NO_BACKEND;
     return v;
@@ -295,8 +297,10 @@ static uint32_t new_node(struct kv_index *ix, uint32_t parent, const uint64_t *h
     memcpy(row_of(ix, v), h, k * sizeof(*h));
     (void)kv_u64map_ref_put(&ix->map, h[0], v); /* cannot fail: nodes <= max_nodes */
     ix->blocks += k;
-    if (parent != NIL)
+    if (parent != NIL) {
         ix->nodes[parent].nchild++;
+        ix->nodes[parent].child = v;
+    }
     return v;
 }
 
@@ -317,6 +321,7 @@ static uint32_t split(struct kv_index *ix, uint32_t v, uint32_t k)
     (void)kv_u64map_ref_put(&ix->map, rv[0], v);
     ny->parent = nv->parent;
     ny->nchild = 1;
+    ny->child = v;
     ny->len = (uint8_t)k;
     ny->pinned = nv->pinned;
     nv->parent = y;
@@ -390,6 +395,39 @@ static inline uint32_t match(const uint64_t *r, uint32_t len, const uint64_t *h,
     return k;
 }
 
+/* Fetches node <v>'s header and row ahead of use. */
+static inline void prefetch_node(const struct kv_index *ix, uint32_t v)
+{
+    const char *hd = (const char *)&ix->nodes[v], *r = (const char *)row_of(ix, v);
+
+    __builtin_prefetch(hd);
+    __builtin_prefetch(hd + sizeof(struct node) - 1);
+    __builtin_prefetch(r);
+    __builtin_prefetch(r + RUN * sizeof(uint64_t) - 1);
+}
+
+/* Starts fetching what the walk needs after node <nd> (whose run ends at the chain's block
+ * <key>): its hinted child, and the map slot in case the hint misses. */
+static inline void prefetch_next(const struct kv_index *ix, const struct node *nd, uint64_t key)
+{
+    if (nd->child != NIL)
+        prefetch_node(ix, nd->child);
+    if (nd->child == NIL || nd->nchild > 1)
+        kv_u64map_ref_prefetch(&ix->map, key);
+}
+
+/* The node whose first block is <key>, which should be node <v>'s child (NIL: a root): v's
+ * hinted child if it is that node, else the map's answer (KV_U64MAP_NONE if none; the caller
+ * checks the parent of a node found: hashes that are not a chain may find another's). */
+static inline uint32_t find_node(const struct kv_index *ix, uint32_t v, uint64_t key)
+{
+    uint32_t c = v != NIL ? ix->nodes[v].child : NIL;
+
+    if (c != NIL && ix->nodes[c].parent == v && ix->nodes[c].len > 0 && row_of(ix, c)[0] == key)
+        return c;
+    return kv_u64map_ref_get(&ix->map, key);
+}
+
 /* Walks and extends the tree along <h>[0..n) for backend <b>, linking its path's holdings at the
  * head of its list, root first. Returns the blocks recorded; <*last> is the path's last node and
  * <*stray> a node pinned but left off the path (NIL if none). */
@@ -400,7 +438,7 @@ static uint32_t record_path(struct kv_index *ix, uint32_t b, const uint64_t *h, 
     uint32_t i = 0, parent = NIL, after = NIL;
 
     while (i < n) {
-        uint32_t v = kv_u64map_ref_get(&ix->map, h[i]), m, k;
+        uint32_t v = find_node(ix, parent, h[i]), m, k;
         struct node *nd;
 
         if (v == KV_U64MAP_NONE) {
@@ -428,7 +466,7 @@ static uint32_t record_path(struct kv_index *ix, uint32_t b, const uint64_t *h, 
                 break; /* not a chain */
             nd->pinned = 1;
             if (i + nd->len < n)
-                kv_u64map_ref_prefetch(&ix->map, h[i + nd->len]);
+                prefetch_next(ix, nd, h[i + nd->len]);
             m = match(row_of(ix, v), nd->len, h + i, n - i);
             /* The chain leaves the run at m, or ends there: split, so that what is recorded is
              * one run (the rest keeps its recency, and a holder that loses its slot to b
@@ -465,6 +503,11 @@ int kv_index_record(struct kv_index *ix, uint32_t b, const uint64_t *h, uint32_t
     if (n == 0)
         return 0;
     ix->hi_backend = KV_MAX(ix->hi_backend, b + 1);
+    /* A backend at capacity evicts its tail: fetch the tail's map slot now (its node came in at
+     * the end of the last record here), so that it is in cache by the end of this one. */
+    if (ix->b[b].count >= ix->b[b].capacity - KV_MIN(n, ix->b[b].capacity) &&
+        ix->b[b].tail != NIL)
+        kv_u64map_ref_prefetch(&ix->map, row_of(ix, ix->b[b].tail >> 2)[0]);
     done = record_path(ix, b, h, n, stamp_of(ix, now_ns), &last, &stray);
     /* Unpin, leaf first: each node fits itself to what is held before its parent does. */
     if (stray != NIL) {
@@ -479,17 +522,25 @@ int kv_index_record(struct kv_index *ix, uint32_t b, const uint64_t *h, uint32_t
     }
     /* The path is at the head and no longer than capacity: only older holdings go. */
     trim(ix, &ix->b[b], ix->b[b].capacity);
+    if (ix->b[b].tail != NIL) /* the next victim, for the next record here */
+        prefetch_node(ix, ix->b[b].tail >> 2);
     return (int)KV_MIN(done, (uint32_t)INT32_MAX);
 }
 
 uint32_t kv_index_lookup(const struct kv_index *ix, const uint64_t *h, uint32_t n,
                          uint32_t *matched)
 {
+    memset(matched, 0, (size_t)ix->max_backends * sizeof(*matched));
+    return kv_index_lookup_into(ix, h, n, matched);
+}
+
+uint32_t kv_index_lookup_into(const struct kv_index *ix, const uint64_t *h, uint32_t n,
+                              uint32_t *matched)
+{
     uint32_t i = 0, parent = NIL, best = 0;
 
-    memset(matched, 0, (size_t)ix->max_backends * sizeof(*matched));
     while (i < n) {
-        uint32_t v = kv_u64map_ref_get(&ix->map, h[i]), m;
+        uint32_t v = find_node(ix, parent, h[i]), m;
         const struct node *nd;
 
         if (v == KV_U64MAP_NONE)
@@ -498,7 +549,7 @@ uint32_t kv_index_lookup(const struct kv_index *ix, const uint64_t *h, uint32_t 
         if (i > 0 && nd->parent != parent)
             break;
         if (i + nd->len < n)
-            kv_u64map_ref_prefetch(&ix->map, h[i + nd->len]);
+            prefetch_next(ix, nd, h[i + nd->len]);
         m = match(row_of(ix, v), nd->len, h + i, n - i);
         /* Deeper holdings overwrite shallower ones: a holder here holds at least block i. */
         for (int s = 0; s < SLOTS; s++) {

@@ -76,6 +76,11 @@ int kv_index_set_capacity(struct kv_index *ix, uint32_t b, uint32_t blocks);
  * refreshed (kv_index_record does that). */
 uint32_t kv_index_lookup(const struct kv_index *ix, const uint64_t *h, uint32_t n,
                          uint32_t *matched);
+/* As kv_index_lookup, but writes only the counts of the backends it credits (at most
+ * KV_INDEX_SLOTS a run on the chain's path) and leaves the rest of <matched> as it was: a caller
+ * that reads a few entries zeroes those first instead of the whole array. */
+uint32_t kv_index_lookup_into(const struct kv_index *ix, const uint64_t *h, uint32_t n,
+                              uint32_t *matched);
 /* Records that backend <b> now holds blocks <h>[0..n), all most recently used, block 0 the most
  * (vLLM frees a request's blocks tail first, so its prefix is evicted last). Only the first
  * <capacity> blocks are recorded if the chain is longer. May evict <b>'s oldest blocks, a stale

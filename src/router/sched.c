@@ -364,10 +364,10 @@ int kv_sched_pick(struct kv_sched *s, const struct kv_sched_request *req,
     ncand = run_filters(s, req, bk, nb);
     /* Every policy gets the lookup: the result's uncached_tokens feed the daemon's in-flight
      * prefill accounting, and explanations show matches whatever the policy. */
+    for (k = 0; k < nb; k++) /* all that is read of it (no index: no lookup) */
+        s->matched[bk[k].id] = 0;
     if (s->index)
-        best = kv_index_lookup(s->index, req->hashes, req->nblocks, s->matched);
-    else
-        memset(s->matched, 0, s->max_backends * sizeof(*s->matched)); /* no index: no lookup */
+        best = kv_index_lookup_into(s->index, req->hashes, req->nblocks, s->matched);
     if (ncand < 0) {
         if (ex) {
             explain_backends(s, bk, nb, NULL, ex);

@@ -4,10 +4,13 @@
  * (one of 16 shared 125-block system prompts, then 15 blocks never seen before), so once warm
  * every request looks up 140 blocks, refreshes 125 and evicts 15.
  *
- * Usage: micro_prefix_index [--smoke] [--requests N] [--max-entries N]
+ * Usage: micro_prefix_index [--smoke] [--requests N] [--max-entries N] [--pollute KB]
  * Without --max-entries it runs the router's default bound (4Mi entries) and 262,144. Per request:
  * kv_index_lookup of all 140 blocks, then kv_index_record on backend 0 (now = i microseconds).
- * The mean of each over the second half of the requests (warm) is printed.
+ * The mean of each over the second half of the requests (warm) is printed. --pollute KB writes
+ * that many KB of other memory between requests, as the router's network buffers and the
+ * kernel's do in place (a request moves ~40 KB through the proxy), so the index's data is
+ * evicted from the nearer caches as it is there.
  *
  * Then growth: 64 backends record distinct 64-block chains until the index holds 4Mi entries
  * (64Ki with --smoke); the slowest record call is printed, which is where the map doubles (or
@@ -36,6 +39,23 @@ struct result {
     uint64_t sum;
 };
 
+static size_t pollute_bytes;
+
+/* Writes <pollute_bytes> of a buffer of its own, a cache line at a time. */
+static void pollute(void)
+{
+    static unsigned char *buf;
+    static unsigned char k;
+
+    if (!pollute_bytes)
+        return;
+    if (!buf)
+        buf = kv_malloc(pollute_bytes);
+    k++;
+    for (size_t i = 0; i < pollute_bytes; i += 64)
+        buf[i] = k;
+}
+
 static struct result run(uint32_t max_entries, uint32_t requests)
 {
     uint64_t sys[SYSTEMS][SHARED], h[BLOCKS], t_lookup = 0, t_record = 0;
@@ -52,6 +72,7 @@ static struct result run(uint32_t max_entries, uint32_t requests)
         memcpy(h, sys[i % SYSTEMS], sizeof(sys[0]));
         for (int k = SHARED; k < BLOCKS; k++)
             h[k] = kv_rand_next(&r);
+        pollute();
         uint64_t t0 = kv_time_ns();
         res.sum += kv_index_lookup(ix, h, BLOCKS, matched);
         uint64_t t1 = kv_time_ns();
@@ -112,6 +133,8 @@ int main(int argc, char **argv)
             requests = (uint32_t)strtoul(argv[++i], NULL, 10);
         else if (strcmp(argv[i], "--max-entries") == 0 && i + 1 < argc)
             max_entries = (uint32_t)strtoul(argv[++i], NULL, 10);
+        else if (strcmp(argv[i], "--pollute") == 0 && i + 1 < argc)
+            pollute_bytes = 1024 * (size_t)strtoul(argv[++i], NULL, 10);
     }
     if (requests < 2)
         requests = 2;
