@@ -324,6 +324,8 @@ static uint32_t split(struct kv_index *ix, uint32_t v, uint32_t k)
     ny->child = v;
     ny->len = (uint8_t)k;
     ny->pinned = nv->pinned;
+    if (ny->parent != NIL && ix->nodes[ny->parent].child == v)
+        ix->nodes[ny->parent].child = y; /* y took v's place under it */
     nv->parent = y;
     nv->len = (uint8_t)(nv->len - k);
     nv->pinned = 0;
