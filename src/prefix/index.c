@@ -483,11 +483,9 @@ static uint32_t record_path(struct kv_index *ix, uint32_t b, const uint64_t *h, 
             }
         }
         ix->nodes[v].pinned = 1;
-        after = touch(ix, b, v, m, after, now);
+        after = touch(ix, b, v, m, after, now); /* m is v's length now */
         parent = v;
         i += m;
-        if (m < ix->nodes[v].len)
-            break; /* the chain ends inside the run */
     }
     *last = parent;
     return i;
@@ -616,6 +614,68 @@ uint32_t kv_index_max_entries(const struct kv_index *ix)
 uint32_t kv_index_max_backends(const struct kv_index *ix)
 {
     return ix->max_backends;
+}
+
+/* Marks the nodes on the free list (len 0 there) to tell them from nodes in use. */
+static bool node_in_use(const struct kv_index *ix, uint32_t v)
+{
+    return v < ix->used && ix->nodes[v].len > 0;
+}
+
+int kv_index_check(const struct kv_index *ix)
+{
+    uint64_t blocks = 0, nodes = 0, holdings = 0;
+    uint32_t *kids = kv_calloc(ix->used + 1, sizeof(*kids));
+    int rc = 0;
+
+#define CHECK(c)                                                                                   \
+    do {                                                                                           \
+        if (!(c)) {                                                                                \
+            rc = -__LINE__;                                                                        \
+            goto out;                                                                              \
+        }                                                                                          \
+    } while (0)
+    for (uint32_t v = 0; v < ix->used; v++) {
+        const struct node *nd = &ix->nodes[v];
+        if (!node_in_use(ix, v))
+            continue;
+        nodes++;
+        blocks += nd->len;
+        CHECK(nd->len <= RUN && !nd->pinned);
+        CHECK(kv_u64map_ref_get(&ix->map, row_of(ix, v)[0]) == v);
+        CHECK(nd->parent == NIL || node_in_use(ix, nd->parent));
+        if (nd->parent != NIL)
+            kids[nd->parent]++;
+        CHECK(max_held(nd) <= nd->len);
+        CHECK(max_held(nd) > 0 || nd->nchild > 0); /* else it should have been freed */
+        for (int s = 0; s < SLOTS; s++) {
+            CHECK((nd->be[s] == NO_BACKEND) == (nd->held[s] == 0));
+            CHECK(nd->be[s] == NO_BACKEND || nd->be[s] < ix->hi_backend);
+            holdings += nd->be[s] != NO_BACKEND;
+        }
+    }
+    for (uint32_t v = 0; v < ix->used; v++)
+        CHECK(!node_in_use(ix, v) || kids[v] == ix->nodes[v].nchild);
+    CHECK(blocks == ix->blocks && blocks <= ix->max_entries && ix->map.count == nodes);
+    for (uint32_t b = 0; b < ix->max_backends; b++) {
+        const struct backend *bs = &ix->b[b];
+        uint64_t count = 0;
+        uint32_t prev = NIL, stamp = UINT32_MAX;
+        for (uint32_t r = bs->head; r != NIL; prev = r, r = *next_of(ix, r)) {
+            const struct node *nd = node_of(ix, r);
+            CHECK(node_in_use(ix, r >> 2) && nd->be[r & 3] == b && *prev_of(ix, r) == prev);
+            CHECK(nd->stamp[r & 3] <= stamp); /* most recent first */
+            stamp = nd->stamp[r & 3];
+            count += nd->held[r & 3];
+            CHECK(holdings-- > 0);
+        }
+        CHECK(bs->tail == prev && count == bs->count && count <= bs->capacity);
+    }
+    CHECK(holdings == 0); /* every holding is on its backend's list */
+#undef CHECK
+out:
+    free(kids);
+    return rc;
 }
 
 size_t kv_index_bytes(const struct kv_index *ix)

@@ -105,6 +105,12 @@ uint64_t kv_index_tail_age_ns(const struct kv_index *ix, uint32_t b, uint64_t no
 uint32_t kv_index_entries(const struct kv_index *ix);
 uint32_t kv_index_max_entries(const struct kv_index *ix);
 uint32_t kv_index_max_backends(const struct kv_index *ix);
+/* Checks the index's invariants (for tests; O(nodes + holdings), allocates): every node in use
+ * is mapped by its first block and holds 1..KV_INDEX_RUN blocks, no holder holds more of it
+ * than it has, and it is held or has children (counted right); the blocks add up; each
+ * backend's list links exactly its holdings, most recent first, and their blocks add up to its
+ * count, within its capacity. Returns 0, or minus the source line of the first that fails. */
+int kv_index_check(const struct kv_index *ix);
 /* Bytes allocated by the index now (node pool, map at its current size, per-backend state). */
 size_t kv_index_bytes(const struct kv_index *ix);
 

@@ -86,6 +86,7 @@ static void test_deepest_holding_counts(void **state)
     assert_int_equal(m[4], 3);
     assert_int_equal(kv_index_blocks(ix, 0), 7);
     assert_int_equal(kv_index_blocks(ix, 4), 3);
+    assert_int_equal(kv_index_check(ix), 0);
     assert_int_equal(kv_index_entries(ix), 10);
     /* A lookup may start at any run: the continuation's holders. */
     assert_int_equal(kv_index_lookup(ix, a + 3, 7, m), 7);
@@ -134,6 +135,7 @@ static void test_not_a_chain(void **state)
     assert_int_equal(kv_index_blocks(ix, 1), 3);
     assert_int_equal(kv_index_blocks(ix, 2), 1);
     assert_int_equal(kv_index_blocks(ix, 3), 5); /* yx, and 1 of xz */
+    assert_int_equal(kv_index_check(ix), 0);
     for (uint32_t b = 0; b < 4; b++)
         kv_index_remove_backend(ix, b);
     assert_int_equal(kv_index_entries(ix), 0);
@@ -425,6 +427,7 @@ static void test_evicted_and_readded_in_one_call(void **state)
     for (uint64_t k = 0; k < 50; k++) {
         const uint64_t chain[] = {0xc, 0x100 + k, 0x200 + k};
         assert_int_equal(kv_index_record(ix, (uint32_t)(k % 2), chain, 3, (3 + k) * MS), 3);
+        assert_int_equal(kv_index_check(ix), 0);
         assert_int_equal(kv_index_lookup(ix, chain, 3, m), 3);
         assert_int_equal(m[k % 2], 3);
     }
@@ -475,6 +478,7 @@ static void test_random_vs_model(void **state)
         }
         assert_int_equal(best, want_best);
         kv_index_record(ix, b, h, n, (uint64_t)op * MS);
+        assert_int_equal(kv_index_check(ix), 0);
         for (uint32_t k = n < md.cap[b] ? n : md.cap[b]; k-- > 0;)
             model_touch(&md, (int)b, h[k]);
         assert_int_equal(kv_index_blocks(ix, b), md.n[b]);
@@ -514,6 +518,7 @@ static void test_random_stress_invariants(void **state)
             kv_index_remove_backend(ix, b);
         uint32_t want = n < 20 + 10 * b ? n : 20 + 10 * b;
         assert_int_equal(kv_index_record(ix, b, h, n, (uint64_t)(op + 1) * MS), (int)want);
+        assert_int_equal(kv_index_check(ix), 0);
         kv_index_lookup(ix, h, n, m);
         assert_int_equal(m[b], want);
         uint32_t sum = 0, entries = kv_index_entries(ix);
