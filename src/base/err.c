@@ -20,6 +20,7 @@ const char *kv_strerror(int err)
     case KV_EUPSTREAM: return "upstream failure";
     case KV_ENOTFOUND: return "not found";
     case KV_EMETHOD: return "method not allowed";
+    case KV_EOVERLOAD: return "every backend at its load bound";
     default: break;
     }
     if (err < 0 && err > KV_EBASE)

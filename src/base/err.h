@@ -25,6 +25,7 @@ enum kv_err {
     KV_EUPSTREAM,   /* the backend failed (connection error or 5xx) */
     KV_ENOTFOUND,   /* no such route or object */
     KV_EMETHOD,     /* route exists, method does not */
+    KV_EOVERLOAD,   /* every backend that could take the request is at its load bound */
     KV_ELAST
 };
 

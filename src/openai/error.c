@@ -29,6 +29,7 @@ static const struct err_row err_rows[] = {
     {KV_EPROTO, 502, "The backend broke the protocol."},
     {KV_EEOF, 502, "The backend closed the connection."},
     {KV_ENOBACKEND, 503, "No healthy backend can serve the request."},
+    {KV_EOVERLOAD, 503, "Every backend is at its load bound (max_inflight); retry later."},
     {KV_ETIMEOUT, 504, "The backend did not answer in time."},
     {KV_ECONFIG, 500, "Internal server error."},
 };

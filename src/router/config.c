@@ -698,6 +698,7 @@ static const struct field index_fields[] = {
 static const struct field proxy_fields[] = {
     FLD("high_water_bytes", F_SIZE, high_water_bytes, 4096, 1 << 30),
     FLD("max_attempts", F_UINT, max_attempts, 1, 16),
+    FLD("max_inflight", F_UINT, max_inflight, 0, 1000000),
 };
 
 static int walk_trusted(struct walk *w, yaml_node_t *n)
@@ -1354,6 +1355,9 @@ const char *kv_config_usage(void)
            "  --trusted-proxy CIDR     peer allowed to set X-Forwarded-For (repeatable)\n"
            "  --session-ttl-s N        session lifetime after last use (default 7200)\n"
            "  --max-body-bytes N       request body limit (default 8388608)\n"
+           "  --max-inflight N         load bound: a backend with N requests in flight takes no\n"
+           "                           more until one ends; all at the bound: 503 (default 0,\n"
+           "                           no bound)\n"
            "  --drain-timeout-ms N     on SIGTERM, longest wait for in-flight requests\n"
            "                           (default 30000)\n"
            "  --log-level LEVEL        debug, info (default), warning, error, off\n"
@@ -1380,6 +1384,7 @@ enum {
     OPT_TRUSTED,
     OPT_SESSION_TTL,
     OPT_MAX_BODY,
+    OPT_MAX_INFLIGHT,
     OPT_DRAIN,
     OPT_LOG_LEVEL,
     OPT_CHECK,
@@ -1405,6 +1410,7 @@ static const struct option long_opts[] = {
     {"trusted-proxy", required_argument, NULL, OPT_TRUSTED},
     {"session-ttl-s", required_argument, NULL, OPT_SESSION_TTL},
     {"max-body-bytes", required_argument, NULL, OPT_MAX_BODY},
+    {"max-inflight", required_argument, NULL, OPT_MAX_INFLIGHT},
     {"drain-timeout-ms", required_argument, NULL, OPT_DRAIN},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"check-config", no_argument, NULL, OPT_CHECK},
@@ -1448,6 +1454,7 @@ static const struct num_flag num_flags[] = {
     {OPT_RESPONSE_TIMEOUT, F_UINT, offsetof(struct kv_config, response_timeout_ms), 1, MS_MAX},
     {OPT_SESSION_TTL, F_UINT, offsetof(struct kv_config, session_ttl_s), 1, 365.0 * 86400},
     {OPT_MAX_BODY, F_SIZE, offsetof(struct kv_config, max_body_bytes), 1024, 1 << 30},
+    {OPT_MAX_INFLIGHT, F_UINT, offsetof(struct kv_config, max_inflight), 0, 1000000},
     {OPT_DRAIN, F_UINT, offsetof(struct kv_config, drain_timeout_ms), 0, MS_MAX},
 };
 
@@ -1671,8 +1678,8 @@ int kv_config_dump(const struct kv_config *cfg, struct kv_buf *b)
     }
     kv_buf_printf(b, "index:\n  max_entries: %zu\n  default_capacity_blocks: %zu\n",
                   cfg->index_max_entries, cfg->index_default_capacity);
-    kv_buf_printf(b, "proxy:\n  high_water_bytes: %zu\n  max_attempts: %u\n",
-                  cfg->high_water_bytes, cfg->max_attempts);
+    kv_buf_printf(b, "proxy:\n  high_water_bytes: %zu\n  max_attempts: %u\n  max_inflight: %u\n",
+                  cfg->high_water_bytes, cfg->max_attempts, cfg->max_inflight);
     dump_scheduling(cfg, b);
     return kv_buf_printf(b, "log_level: %s\n",
                          (const char *[]){"debug", "info", "warning", "error",

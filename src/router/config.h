@@ -127,6 +127,7 @@ struct kv_config {
     /* proxy */
     size_t high_water_bytes; /* client output above it pauses the backend read */
     unsigned max_attempts;   /* backends tried per request (1 = no retry) */
+    unsigned max_inflight;   /* load bound: requests in flight per backend; 0 = none */
 
     /* scheduling */
     char *policy; /* round-robin, least-load, session, prefix, sglang, chwbl, cache-aware; a

@@ -33,7 +33,7 @@ static bool keep_under_bound(const struct kv_sched_request *req, const struct kv
 
 static const struct kv_filter_ops model_filter = {"model", KV_ENOMODEL, keep_model};
 static const struct kv_filter_ops healthy_filter = {"unhealthy", KV_ENOBACKEND, keep_healthy};
-static const struct kv_filter_ops bound_filter = {"load-bound", KV_ENOBACKEND, keep_under_bound};
+static const struct kv_filter_ops bound_filter = {"load-bound", KV_EOVERLOAD, keep_under_bound};
 
 static const struct kv_filter_ops *const chain[] = {&model_filter, &healthy_filter,
                                                    &bound_filter};

@@ -218,7 +218,7 @@ static uint32_t fill_view(struct kv_router *r, const struct kv_route_query *q)
         v->healthy = kv_backend_is_routable(b) && !(q && is_excluded(q, b->id));
         v->models = (const char *const *)b->models;
         v->nmodels = b->models_known ? (uint32_t)b->nmodels : 0;
-        v->max_inflight = 0;
+        v->max_inflight = r->cfg->max_inflight;
         v->inflight = b->inflight;
         v->inflight_prefill = b->inflight_prefill;
         v->waiting = b->stats.waiting;
@@ -272,7 +272,7 @@ int kv_route_choose(struct kv_router *r, const struct kv_route_query *q, bool co
     if (explain && nb)
         kv_sched_explain_json(&rt->ex, explain);
     if (rc < 0)
-        return rc == KV_ENOMODEL ? KV_ENOMODEL : KV_ENOBACKEND;
+        return rc == KV_ENOMODEL || rc == KV_EOVERLOAD ? rc : KV_ENOBACKEND;
     out->backend = rt->map[rc];
     out->matched = res.matched;
     out->uncached_tokens = res.uncached_tokens;

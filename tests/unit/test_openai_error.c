@@ -28,6 +28,7 @@ static void test_status_table(void **state)
     assert_int_equal(kv_error_status(KV_EPROTO), 502);
     assert_int_equal(kv_error_status(KV_EEOF), 502);
     assert_int_equal(kv_error_status(KV_ENOBACKEND), 503);
+    assert_int_equal(kv_error_status(KV_EOVERLOAD), 503);
     assert_int_equal(kv_error_status(KV_ETIMEOUT), 504);
     assert_int_equal(kv_error_status(KV_ECONFIG), 500);
     assert_int_equal(kv_error_status(-ENOMEM), 500);

@@ -224,6 +224,8 @@ static void test_error_health_session(void **state)
     expect_error(BK "session:\n  trusted_proxies: [nothost]\n",
                  "session.trusted_proxies[0]: 'nothost' is not an address or address/bits range");
     expect_error(BK "proxy:\n  max_attempts: 0\n", "proxy.max_attempts: 0 is out of range [1, 16]");
+    expect_error(BK "proxy:\n  max_inflight: -1\n",
+                 "proxy.max_inflight: -1 is out of range [0, 1000000]");
 }
 
 static void test_error_scheduling(void **state)
@@ -359,7 +361,7 @@ static void test_flags_override_file(void **state)
         const char *args[] = {"--port", "7000", "--backend", "http://127.0.0.1:9001",
                               "--config", path, "--policy", "round-robin", "--backend",
                               "127.0.0.1:9002", "--session-header", "X-Thread",
-                              "--log-level", "warning", NULL};
+                              "--log-level", "warning", "--max-inflight", "12", NULL};
         assert_int_equal(run_args(&c, &action, err, args), 0);
     }
     assert_int_equal(action, KV_CONFIG_RUN);
@@ -372,6 +374,7 @@ static void test_flags_override_file(void **state)
     assert_string_equal(c.session_header, "x-thread");
     assert_int_equal(c.log_level, KV_LOG_WARN);
     assert_int_equal(c.health_interval_ms, 200);        /* from the file */
+    assert_int_equal(c.max_inflight, 12);
     kv_config_cleanup(&c);
     unlink(path);
 }
@@ -399,6 +402,8 @@ static void test_flag_errors(void **state)
         {{"--config", "/nonexistent/kvroute.yaml", NULL},
          "/nonexistent/kvroute.yaml: No such file or directory"},
         {{"--backend", "http://a:1", "stray", NULL}, "unexpected argument 'stray' (see --help)"},
+        {{"--backend", "http://a:1", "--max-inflight", "1.5", NULL},
+         "--max-inflight: '1.5' must be an integer in [0, 1000000]"},
         {{"--scrape-interval-ms", "50", NULL},
          "backends: no backend given (use --backend URL, --backends-dns host:port, "
          "backends.static or backends.dns)"},

@@ -65,7 +65,7 @@ static void test_filter_errors(void **state)
     req.model = NULL;
     bk[0].max_inflight = bk[1].max_inflight = 4;
     bk[0].inflight = bk[1].inflight = 4;
-    assert_int_equal(kv_sched_pick(s, &req, bk, 3, &rnd, &res, &ex), KV_ENOBACKEND);
+    assert_int_equal(kv_sched_pick(s, &req, bk, 3, &rnd, &res, &ex), KV_EOVERLOAD);
     assert_string_equal(ex.b[0].filtered, "load-bound");
     bk[1].inflight = 3;
     assert_int_equal(kv_sched_pick(s, &req, bk, 3, &rnd, &res, &ex), 1);
@@ -365,7 +365,7 @@ static void test_random_property(void **state)
                 .session_len = strlen(key), .now_ns = (uint64_t)it * S};
             int pos = kv_sched_pick(s, &req, bk, nb, &r, &res, NULL);
             if (pos < 0) {
-                assert_true(pos == KV_ENOBACKEND || pos == KV_ENOMODEL);
+                assert_true(pos == KV_ENOBACKEND || pos == KV_ENOMODEL || pos == KV_EOVERLOAD);
                 continue;
             }
             assert_true((uint32_t)pos < nb);
