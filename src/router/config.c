@@ -77,6 +77,7 @@ static const struct plugin_kind plugin_specs[] = {
     {"load-aware-scorer", load_params, NULL, true},
     {"session-affinity-scorer", no_params, NULL, true},
     {"active-request-scorer", no_params, NULL, true},
+    {"inflight-prefill-scorer", no_params, NULL, true},
     {"cache-aware-scorer", cache_aware_params, "cache-aware", false},
     {"sglang-scorer", sglang_params, "sglang", false},
     {"chwbl-scorer", chwbl_params, "chwbl", false},

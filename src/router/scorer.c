@@ -71,15 +71,30 @@ static void score_active(const struct kv_scorer_in *in, double *out)
         out[k] = hi == 0 ? 1.0 : (double)(hi - cand_at(in, k)->inflight) / hi;
 }
 
+/* Prompt tokens the router sent that the backends have not prefilled yet: exact and instant,
+ * unlike a scraped queue, and weighs a long prompt over a short one, which a request count
+ * does not. */
+static void score_prefill(const struct kv_scorer_in *in, double *out)
+{
+    uint64_t hi = 0;
+
+    for (uint32_t k = 0; k < in->ncand; k++)
+        hi = KV_MAX(hi, cand_at(in, k)->inflight_prefill);
+    for (uint32_t k = 0; k < in->ncand; k++)
+        out[k] = hi == 0 ? 1.0 : (double)(hi - cand_at(in, k)->inflight_prefill) / (double)hi;
+}
+
 static const struct kv_scorer_ops prefix_ops = {"prefix-cache-scorer", score_prefix};
 static const struct kv_scorer_ops queue_ops = {"queue-scorer", score_queue};
 static const struct kv_scorer_ops kv_ops = {"kv-cache-utilization-scorer", score_kv};
 static const struct kv_scorer_ops load_ops = {"load-aware-scorer", score_load_aware};
 static const struct kv_scorer_ops session_ops = {"session-affinity-scorer", score_session};
 static const struct kv_scorer_ops active_ops = {"active-request-scorer", score_active};
+static const struct kv_scorer_ops prefill_ops = {"inflight-prefill-scorer", score_prefill};
 
-static const struct kv_scorer_ops *const all[] = {&prefix_ops, &queue_ops,   &kv_ops,
-                                                  &load_ops,   &session_ops, &active_ops};
+static const struct kv_scorer_ops *const all[] = {&prefix_ops,  &queue_ops,  &kv_ops,
+                                                  &load_ops,    &session_ops, &active_ops,
+                                                  &prefill_ops};
 
 const struct kv_scorer_ops *kv_scorer_find(const char *name)
 {

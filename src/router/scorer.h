@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* src/router/scorer.h - the scheduler's scorers as an ops table, named as llm-d's plugin types.
+/* src/router/scorer.h - the scheduler's scorers as an ops table, named as llm-d's plugin types
+ * (and one of ours).
  *
  * A scorer rates every candidate in [0, 1], higher is better; a weighted profile (the "prefix"
  * policy) sums weight * score and the max-score picker takes the best. Normalizations mirror
@@ -13,6 +14,8 @@
  *   session-affinity-scorer      1 for the session's backend, 0 for the others
  *   active-request-scorer        (max n - n) / max n over router-counted in-flight requests;
  *                                1 for all when nothing is in flight
+ *   inflight-prefill-scorer      (ours) the same over router-counted prompt tokens sent and
+ *                                not yet prefilled (the request's head has not come back)
  * Each is pure (reads its inputs, writes out[]), allocates nothing and is unit-tested alone.
  */
 #ifndef KV_ROUTER_SCORER_H

@@ -149,6 +149,13 @@ static void test_session_and_active_scorers(void **state)
     f.bk[3].inflight = 2;
     run(&f, "active-request-scorer");
     expect(&f, 0, 0.75, 1, 0.5);
+    run(&f, "inflight-prefill-scorer");
+    expect(&f, 1, 1, 1, 1);
+    f.bk[0].inflight_prefill = 8000;
+    f.bk[2].inflight_prefill = 2000;
+    f.bk[3].inflight_prefill = 6000;
+    run(&f, "inflight-prefill-scorer");
+    expect(&f, 0, 1, 0.75, 0.25);
 }
 
 static void test_scorer_table(void **state)
@@ -156,7 +163,7 @@ static void test_scorer_table(void **state)
     size_t n;
     const struct kv_scorer_ops *const *all = kv_scorer_all(&n);
     (void)state;
-    assert_int_equal(n, 6);
+    assert_int_equal(n, 7);
     for (size_t i = 0; i < n; i++)
         assert_ptr_equal(kv_scorer_find(all[i]->name), all[i]);
     assert_null(kv_scorer_find("nope"));
@@ -181,7 +188,7 @@ static void test_filters(void **state)
     assert_null(kv_filter_find("x"));
     assert_int_equal(model->err, KV_ENOMODEL);
     assert_int_equal(healthy->err, KV_ENOBACKEND);
-    assert_int_equal(bound->err, KV_ENOBACKEND);
+    assert_int_equal(bound->err, KV_EOVERLOAD);
 
     assert_true(model->keep(&r, &b));
     r.model_len = 4; /* "qwen" is a prefix of a listed model, not a listed model */
