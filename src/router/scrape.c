@@ -23,7 +23,18 @@
 
 /* ---- parsing ---------------------------------------------------------------------------- */
 
-enum fam { F_WAITING, F_RUNNING, F_USAGE, F_QUERIES, F_HITS, F_INFO, F_USAGE_OLD, NFAM };
+enum fam {
+    F_WAITING,
+    F_RUNNING,
+    F_USAGE,
+    F_QUERIES,
+    F_HITS,
+    F_INFO,
+    F_USAGE_OLD,
+    F_QUERIES_OLD,
+    F_HITS_OLD,
+    NFAM
+};
 
 static const char *const fam_names[NFAM] = {
     [F_WAITING] = "vllm:num_requests_waiting",
@@ -33,6 +44,10 @@ static const char *const fam_names[NFAM] = {
     [F_HITS] = "vllm:prefix_cache_hits_total",
     [F_INFO] = "vllm:cache_config_info",
     [F_USAGE_OLD] = "vllm:gpu_cache_usage_perc", /* its name before vLLM 0.10.2 */
+    /* The prefix-cache counters' names before vLLM 0.9 (0.9-0.10 export both): read only when
+     * the new ones are absent, so that a backend exporting both is not counted twice. */
+    [F_QUERIES_OLD] = "vllm:gpu_prefix_cache_queries_total",
+    [F_HITS_OLD] = "vllm:gpu_prefix_cache_hits_total",
 };
 
 struct acc {
@@ -111,8 +126,12 @@ int kv_scrape_parse(const char *text, size_t len, struct kv_backend_stats *out)
         out->kv_usage = sums[F_USAGE_OLD] / counts[F_USAGE_OLD];
     if (counts[F_QUERIES])
         out->prefix_queries = sums[F_QUERIES];
+    else if (counts[F_QUERIES_OLD])
+        out->prefix_queries = sums[F_QUERIES_OLD];
     if (counts[F_HITS])
         out->prefix_hits = sums[F_HITS];
+    else if (counts[F_HITS_OLD])
+        out->prefix_hits = sums[F_HITS_OLD];
     if (counts[F_WAITING] || counts[F_RUNNING] || counts[F_USAGE] || counts[F_USAGE_OLD])
         out->scraped = true;
     return found;

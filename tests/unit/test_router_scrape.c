@@ -75,6 +75,26 @@ static void test_sums_and_old_names(void **state)
     assert_true(st.prefix_hits == 42);
 }
 
+/* vLLM before 0.9 names the prefix-cache counters gpu_prefix_cache_*; 0.9-0.10 export both
+ * names with the same values, which must not be added up. */
+static void test_old_prefix_counter_names(void **state)
+{
+    static const char old[] = "vllm:gpu_prefix_cache_queries_total{model_name=\"a\"} 80\n"
+                              "vllm:gpu_prefix_cache_hits_total{model_name=\"a\"} 32\n";
+    static const char both[] = "vllm:gpu_prefix_cache_queries_total{model_name=\"a\"} 80\n"
+                               "vllm:prefix_cache_queries_total{model_name=\"a\"} 80\n"
+                               "vllm:gpu_prefix_cache_hits_total{model_name=\"a\"} 32\n"
+                               "vllm:prefix_cache_hits_total{model_name=\"a\"} 32\n";
+    struct kv_backend_stats st;
+    (void)state;
+    memset(&st, 0, sizeof(st));
+    assert_int_equal(kv_scrape_parse(old, strlen(old), &st), 2);
+    assert_true(st.prefix_queries == 80 && st.prefix_hits == 32);
+    memset(&st, 0, sizeof(st));
+    assert_int_equal(kv_scrape_parse(both, strlen(both), &st), 4);
+    assert_true(st.prefix_queries == 80 && st.prefix_hits == 32);
+}
+
 static void test_garbage(void **state)
 {
     static const char *const bad[] = {
@@ -128,6 +148,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_vllm_text),
         cmocka_unit_test(test_sums_and_old_names),
+        cmocka_unit_test(test_old_prefix_counter_names),
         cmocka_unit_test(test_garbage),
         cmocka_unit_test(test_info_labels),
         cmocka_unit_test(test_quoted_braces),
