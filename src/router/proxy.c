@@ -345,7 +345,6 @@ static int on_head(struct kv_http_call *call, int status, const struct kv_http_h
     release_prefill(p);
     if (!p->req)
         return 1;
-    kv_rmetrics_ttfb(p->r->metrics, secs_between(p->start_ns, kv_http_call_first_byte_ns(call)));
     if (status >= 500 && p->r->cfg->eject_on_5xx) {
         char why[32];
         snprintf(why, sizeof(why), "HTTP %d", status);
@@ -356,6 +355,9 @@ static int on_head(struct kv_http_call *call, int status, const struct kv_http_h
             return 1;
         }
     }
+    /* The head goes to the client: time to its first byte (a 5xx head retried elsewhere is not
+     * one, and the client waits on). */
+    kv_rmetrics_ttfb(p->r->metrics, secs_between(p->start_ns, kv_http_call_first_byte_ns(call)));
     p->status = status;
     ct = header_value(headers, count, "content-type");
     join3(p->ctype, sizeof(p->ctype), ct ? ct : "application/octet-stream", "", "");
