@@ -67,9 +67,12 @@ struct kv_rmetrics *kv_rmetrics_new(void)
     m->ttfb = histogram(m->reg, "kvroute_time_to_first_byte_seconds",
                         "Request start to the backend's first response byte.", latency_buckets,
                         KV_ARRAY_LEN(latency_buckets));
+    /* Measured from the server's message begin to the first dispatch (proxy.c), so a slow
+     * client's upload counts too: the HELP says so rather than promise pure CPU time. */
     m->decision = histogram(m->reg, "kvroute_routing_decision_seconds",
-                            "Parse, hash and schedule time per request.", decision_buckets,
-                            KV_ARRAY_LEN(decision_buckets));
+                            "Time from the request's first byte to its first dispatch to a "
+                            "backend: receiving the body, parsing, hashing and scheduling.",
+                            decision_buckets, KV_ARRAY_LEN(decision_buckets));
     m->ratio = histogram(m->reg, "kvroute_prefix_match_ratio",
                          "Matched / total prompt blocks on the chosen backend (index estimate).",
                          ratio_buckets, KV_ARRAY_LEN(ratio_buckets));
