@@ -75,6 +75,7 @@ struct kv_backend {
     bool retired;   /* removed from the set; freed when refs reach 0 */
     bool seen;      /* scratch for DNS reconciliation */
     unsigned refs;  /* in-flight requests and control calls */
+    bool capacity_fixed; /* its index capacity is configured: scrapes do not change it */
     bool probing;   /* a /health (+ /v1/models) probe is in flight */
     bool scraping;  /* a /metrics scrape is in flight */
 

@@ -264,6 +264,7 @@ int kv_config_parse_url(const char *url, struct kv_config_backend *out, char *er
     }
     out->host = kv_strndup(host, hlen);
     out->port = port;
+    out->capacity_blocks = 0;
     out->url = kv_strdup(url);
     snprintf(name, sizeof(name), memchr(host, ':', hlen) ? "[%s]:%d" : "%s:%d", out->host, port);
     out->name = kv_strdup(name);
@@ -737,10 +738,11 @@ static const struct field session_fields[] = {
     FLD("max_sessions", F_SIZE, session_max, 1, 1e9),
 };
 
-/* One static backend: a URL string, or {url, name}. */
+/* One static backend: a URL string, or {url, name, capacity_blocks}. */
 static int walk_backend(struct walk *w, yaml_node_t *n, struct kv_config_backend *b)
 {
-    const char *url = NULL, *name = NULL;
+    const char *url = NULL, *name = NULL, *cap = NULL;
+    double v = 0;
     char e[300];
 
     if (n->type == YAML_SCALAR_NODE) {
@@ -757,7 +759,12 @@ static int walk_backend(struct walk *w, yaml_node_t *n, struct kv_config_backend
                 path_pop(w, old);
             else if (strcmp(key, "name") == 0 && (name = scalar(w, node(w, p->value))) != NULL)
                 path_pop(w, old);
-            else
+            else if (strcmp(key, "capacity_blocks") == 0 &&
+                     (cap = scalar(w, node(w, p->value))) != NULL) {
+                if (!parse_number(cap, &v) || v != floor(v) || v < 1 || v > UINT32_MAX)
+                    return fail(w, "'%s' must be an integer in [1, %u]", cap, UINT32_MAX);
+                path_pop(w, old);
+            } else
                 return w->rc ? w->rc : fail(w, "unknown key");
         }
         if (!url)
@@ -774,6 +781,7 @@ static int walk_backend(struct walk *w, yaml_node_t *n, struct kv_config_backend
             return fail(w, "name '%s' must be 1..128 characters without quotes", name);
         set_str(&b->name, name);
     }
+    b->capacity_blocks = (uint32_t)v;
     return 0;
 }
 
@@ -1650,9 +1658,12 @@ int kv_config_dump(const struct kv_config *cfg, struct kv_buf *b)
                   cfg->host, cfg->port, cfg->max_body_bytes, cfg->max_header_bytes,
                   cfg->header_timeout_ms, cfg->idle_timeout_ms, cfg->drain_timeout_ms);
     kv_buf_appends(b, "backends:\n  static:\n");
-    for (size_t i = 0; i < cfg->nbackends; i++)
+    for (size_t i = 0; i < cfg->nbackends; i++) {
         kv_buf_printf(b, "    - url: %s\n      name: %s\n", cfg->backends[i].url,
                       cfg->backends[i].name);
+        if (cfg->backends[i].capacity_blocks)
+            kv_buf_printf(b, "      capacity_blocks: %u\n", cfg->backends[i].capacity_blocks);
+    }
     if (cfg->dns_host)
         kv_buf_printf(b, strchr(cfg->dns_host, ':') ? "  dns: \"[%s]:%d\"\n" : "  dns: %s:%d\n",
                       cfg->dns_host, cfg->dns_port);

@@ -36,6 +36,8 @@ struct kv_config_backend {
     char *name; /* label in metrics and headers; default "host:port" */
     char *host; /* numeric address or a name */
     int port;
+    uint32_t capacity_blocks; /* its prefix-cache capacity in index blocks; 0: not configured
+                               * (its cache_config_info, else index.default_capacity_blocks) */
 };
 
 /* Where the session-affinity key comes from. */

@@ -74,7 +74,8 @@ static int open_pools(struct kv_router *r, struct kv_backend *b)
 }
 
 struct kv_backend *kv__daemon_add_backend(struct kv_router *r, const char *name,
-                                          const char *host, int port, bool from_dns)
+                                          const char *host, int port, bool from_dns,
+                                          uint32_t capacity)
 {
     const struct kv_route_prefix *pfx = kv_route_prefix(r->route);
     struct kv_backend *b = kv_backend_set_add(&r->backends, name, host, port, from_dns);
@@ -93,7 +94,8 @@ struct kv_backend *kv__daemon_add_backend(struct kv_router *r, const char *name,
     }
     /* A reused id may carry a previous backend's blocks and sessions. */
     kv_index_remove_backend(r->index, b->id);
-    kv_index_set_capacity(r->index, b->id, pfx->default_capacity);
+    b->capacity_fixed = capacity > 0;
+    kv_index_set_capacity(r->index, b->id, capacity ? capacity : pfx->default_capacity);
     if (r->sessions)
         kv_session_remove_backend(r->sessions, b->id);
     kv_info("backend %s added (id %u)", b->name, b->id);
@@ -530,7 +532,7 @@ int kv_router_new(uv_loop_t *loop, const struct kv_config *cfg, struct kv_router
     init_handles(r);
     for (size_t i = 0; i < cfg->nbackends; i++)
         kv__daemon_add_backend(r, cfg->backends[i].name, cfg->backends[i].host,
-                               cfg->backends[i].port, false);
+                               cfg->backends[i].port, false, cfg->backends[i].capacity_blocks);
     *out = r;
     return 0;
 }

@@ -93,9 +93,12 @@ void kv_router_free(struct kv_router *r);
  * entries and sessions on a fall). */
 void kv__daemon_backend_changed(struct kv_router *r, struct kv_backend *b,
                                 enum kv_backend_change change);
-/* Internal: adds a backend (pools made, probed at once); NULL if the set is full or has it. */
+/* Internal: adds a backend (pools made, probed at once); NULL if the set is full or has it.
+ * <capacity> > 0 fixes its index capacity (blocks), else the default until a scrape reads its
+ * cache_config_info. */
 struct kv_backend *kv__daemon_add_backend(struct kv_router *r, const char *name,
-                                          const char *host, int port, bool from_dns);
+                                          const char *host, int port, bool from_dns,
+                                          uint32_t capacity);
 /* Internal: retires <b> (DNS dropped it); freed once its references are gone. */
 void kv__daemon_retire_backend(struct kv_router *r, struct kv_backend *b);
 /* Internal: a backend reference dropped; frees a retired backend when it was the last. */

@@ -168,7 +168,7 @@ static void reconcile(struct kv_router *r, const struct addrinfo *res)
             b->seen = true;
             continue;
         }
-        if ((b = kv__daemon_add_backend(r, name, host, r->cfg->dns_port, true)) != NULL) {
+        if ((b = kv__daemon_add_backend(r, name, host, r->cfg->dns_port, true, 0)) != NULL) {
             b->seen = true;
             kv_info("dns: %s appeared", name);
         }

@@ -187,7 +187,7 @@ static void apply(struct scrape *s)
     st.failures = 0;
     st.scraped_ns = kv_time_ns();
     cap = kv_scrape_capacity(st.gpu_blocks, st.block_size, block_tokens);
-    if (cap && cap != kv_index_capacity(s->r->index, b->id))
+    if (cap && !b->capacity_fixed && cap != kv_index_capacity(s->r->index, b->id))
         kv_index_set_capacity(s->r->index, b->id, cap);
     b->stats = st;
 }

@@ -26,6 +26,7 @@ static const char full_yaml[] =
     "    - http://127.0.0.1:8001\n"
     "    - url: http://[::1]:8002\n"
     "      name: gpu-b\n"
+    "      capacity_blocks: 250000\n"
     "  connect_timeout_ms: 500\n"
     "health:\n"
     "  interval_ms: 200\n"
@@ -98,6 +99,8 @@ static void test_full_file(void **state)
     assert_string_equal(c.backends[0].name, "127.0.0.1:8001");
     assert_string_equal(c.backends[1].host, "::1");
     assert_int_equal(c.backends[1].port, 8002);
+    assert_int_equal(c.backends[0].capacity_blocks, 0);
+    assert_int_equal(c.backends[1].capacity_blocks, 250000);
     assert_string_equal(c.backends[1].name, "gpu-b");
     assert_int_equal(c.connect_timeout_ms, 500);
     assert_int_equal(c.health_interval_ms, 200);
@@ -224,6 +227,8 @@ static void test_error_health_session(void **state)
     expect_error(BK "session:\n  trusted_proxies: [nothost]\n",
                  "session.trusted_proxies[0]: 'nothost' is not an address or address/bits range");
     expect_error(BK "proxy:\n  max_attempts: 0\n", "proxy.max_attempts: 0 is out of range [1, 16]");
+    expect_error("backends:\n  static:\n    - url: http://a:1\n      capacity_blocks: 2.5\n",
+                 "backends.static[0].capacity_blocks: '2.5' must be an integer in [1, 4294967295]");
     expect_error(BK "proxy:\n  max_inflight: -1\n",
                  "proxy.max_inflight: -1 is out of range [0, 1000000]");
 }

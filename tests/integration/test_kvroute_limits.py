@@ -1,13 +1,17 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-# tests/integration/test_kvroute_bound.py - the load-bound filter: kvroute --max-inflight 1 in
-# front of two slow kvsim. With one request in flight on each backend a third gets 503 with the
-# OpenAI-style overload error at once (the router does not queue it); with one in flight, the
-# next request goes to the other backend; once they end, requests are served again.
-# Usage: test_kvroute_bound.py BUILD_DIR
+# tests/integration/test_kvroute_limits.py - configured limits, from a YAML file, in front of two
+# slow kvsim of 5,000 blocks each:
+#  - a backend's own index capacity (backends.static[].capacity_blocks) holds against its
+#    scraped cache_config_info, while the other backend's capacity comes from its scrape;
+#  - the load bound (proxy.max_inflight 1): with one request in flight, the next goes to the
+#    other backend; with one on each, a third gets 503 with the overload error at once (the
+#    router does not queue it); once they end, requests are served again.
+# Usage: test_kvroute_limits.py BUILD_DIR
 import json
 import os
 import sys
+import tempfile
 import threading
 import time
 
@@ -33,16 +37,33 @@ def main():
     for _ in range(2):
         p = kvtest.free_port()
         sims.append(kvtest.Proc([KVSIM, "--host", H, "--port", str(p), "--served-model-name",
-                                 "m", "--time-scale", "0.05", "--log-level", "warning"]))
+                                 "m", "--time-scale", "0.05", "--num-gpu-blocks-override",
+                                 "5000", "--log-level", "warning"]))
         kvtest.wait_http(H, p, proc=sims[-1])
         names.append("%s:%d" % (H, p))
     rport = kvtest.free_port()
-    argv = [KVROUTE, "--host", H, "--port", str(rport), "--max-inflight", "1",
-            "--log-level", "warning"]
-    for n in names:
-        argv += ["--backend", "http://" + n]
-    router = kvtest.Proc(argv)
+    conf = tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False)
+    conf.write("backends:\n  static:\n"
+               "    - url: http://%s\n      capacity_blocks: 1234\n"
+               "    - http://%s\n"
+               "scrape:\n  interval_ms: 50\n"
+               "proxy:\n  max_inflight: 1\n" % (names[0], names[1]))
+    conf.close()
+    router = kvtest.Proc([KVROUTE, "--config", conf.name, "--host", H, "--port", str(rport),
+                          "--log-level", "warning"])
     kvtest.wait_http(H, rport, proc=router)
+
+    def backends():
+        return {b["name"]: b for b in json.loads(kvtest.get(H, rport, "/debug/backends")[1])
+                ["backends"]}
+    kvtest.wait_until(lambda: all(b["scraped"]["num_gpu_blocks"] == 5000
+                                  for b in backends().values()), what="both backends scraped")
+    caps = {n: b["index"]["capacity"] for n, b in backends().items()}
+    # kvsim's 5,000 blocks of 16 tokens are 5,000 index blocks of 64 bytes (16 tokens).
+    assert caps == {names[0]: 1234, names[1]: 5000}, caps
+    print("ok   configured capacity 1234 holds against the scrape; the other backend's is its "
+          "scraped 5000")
+    os.unlink(conf.name)
     kvtest.wait_until(lambda: json.loads(kvtest.get(H, rport, "/v1/models")[1])["data"],
                       what="models known")
 
@@ -88,7 +109,7 @@ def main():
     assert router.wait(10) == 0
     for s in sims:
         s.kill()
-    print("test_kvroute_bound: all passed")
+    print("test_kvroute_limits: all passed")
 
 
 if __name__ == "__main__":
