@@ -584,9 +584,8 @@ static void dispatch(struct kv_proxy *p)
     p->uncached = ch.uncached_tokens;
     if (p->attempts == 1) {
         kv_rmetrics_decision(r->metrics, secs_since(p->start_ns));
-        kv_rmetrics_prefix_ratio(r->metrics, p->total_blocks
-                                                 ? (double)ch.matched / (double)p->total_blocks
-                                                 : 0);
+        if (p->total_blocks) /* a prompt of no whole block has no ratio to count */
+            kv_rmetrics_prefix_ratio(r->metrics, (double)ch.matched / (double)p->total_blocks);
         if (p->q.session)
             kv_rmetrics_affinity(r->metrics, ch.affinity);
     }

@@ -9,7 +9,8 @@
  *                                                 backend "none": answered by the router)
  *   kvroute_request_duration_seconds              request start to last byte
  *   kvroute_time_to_first_byte_seconds            request start to the backend's first byte
- *   kvroute_routing_decision_seconds              parse + hash + schedule
+ *   kvroute_routing_decision_seconds              the request's first byte to its first
+ *                                                 dispatch: upload, parse, hash, schedule
  *   kvroute_prefix_match_ratio                    matched / total blocks of routed prompts
  *   kvroute_session_affinity_total{result}        hit, miss, new, overridden
  *   kvroute_retries_total{reason}                 re-routed attempts (connect, 5xx, body)

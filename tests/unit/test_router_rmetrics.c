@@ -339,7 +339,8 @@ static void observe(struct kv_rmetrics *m)
     kv_rmetrics_ttfb(m, 1.5);
     kv_rmetrics_decision(m, 0x1p-18); /* 3.8e-6: the 5e-06 bucket */
     kv_rmetrics_decision(m, 0x1p-9);  /* 0.00195: the 0.0025 bucket */
-    kv_rmetrics_decision(m, 0.5);     /* above the last bound (0.1): +Inf only */
+    kv_rmetrics_decision(m, 0.5);     /* a slow upload: the 1 s bucket */
+    kv_rmetrics_decision(m, 7);       /* above the last bound (5): +Inf only */
     kv_rmetrics_prefix_ratio(m, 0);
     kv_rmetrics_prefix_ratio(m, 0.0625);
     kv_rmetrics_prefix_ratio(m, 0.5);
@@ -370,7 +371,7 @@ static void test_families(void **state)
     assert_int_equal(sh.samples[0], 4);      /* requests: four (backend, code) pairs */
     assert_int_equal(sh.samples[1], 16 + 3); /* latency buckets, +Inf, _count, _sum */
     assert_int_equal(sh.samples[2], 16 + 3);
-    assert_int_equal(sh.samples[3], 14 + 3);
+    assert_int_equal(sh.samples[3], 17 + 3);
     assert_int_equal(sh.samples[4], 12 + 3);
     assert_int_equal(sh.samples[5], 4); /* hit, miss, new, overridden; "none" not counted */
     assert_int_equal(sh.samples[6], 2);
@@ -411,8 +412,9 @@ static void test_ttfb_decision_ratio(void **state)
 {
     static const char *const tle[] = {"0.001", "0.0025", "1.0", "2.5"};
     static const double tcum[] = {1, 1, 1, 2};
-    static const char *const dle[] = {"1e-06", "2.5e-06", "5e-06", "0.001", "0.0025", "0.1"};
-    static const double dcum[] = {0, 0, 1, 1, 2, 2};
+    static const char *const dle[] = {"1e-06", "2.5e-06", "5e-06", "0.001", "0.0025", "0.1",
+                                      "0.25", "1.0", "5.0"};
+    static const double dcum[] = {0, 0, 1, 1, 2, 2, 2, 3, 3};
     static const char *const rle[] = {"0.0", "0.1", "0.4", "0.5", "0.7", "0.8", "0.95", "1.0"};
     static const double rcum[] = {1, 2, 2, 3, 3, 4, 4, 5};
     struct fix x;
@@ -422,8 +424,8 @@ static void test_ttfb_decision_ratio(void **state)
     fix_render(&x);
     check_hist(&x.out, "kvroute_time_to_first_byte_seconds", 16, 2, 1.5009765625, tle, tcum,
                KV_ARRAY_LEN(tle));
-    check_hist(&x.out, "kvroute_routing_decision_seconds", 14, 3, 0.5 + 0x1p-9 + 0x1p-18, dle, dcum,
-               KV_ARRAY_LEN(dle));
+    check_hist(&x.out, "kvroute_routing_decision_seconds", 17, 4, 7.5 + 0x1p-9 + 0x1p-18, dle,
+               dcum, KV_ARRAY_LEN(dle));
     check_hist(&x.out, "kvroute_prefix_match_ratio", 12, 5, 2.3125, rle, rcum, KV_ARRAY_LEN(rle));
     fix_cleanup(&x);
 }
@@ -524,6 +526,14 @@ static void test_empty(void **state)
     }
     for (size_t f = 5; f < NFAM; f++)
         assert_int_equal(sh.samples[f], 0);
+    /* Every byte short of the whole text is refused, family headers included: a partial
+     * exposition would read as families that vanished. */
+    for (size_t cut = 1; cut <= 200; cut++) {
+        struct kv_buf small;
+        kv_buf_init(&small, out.len - cut);
+        assert_int_equal(kv_rmetrics_render(m, &set, NULL, &small), KV_ETOOBIG);
+        kv_buf_cleanup(&small);
+    }
 
     /* Without an index the index gauges read 0. */
     assert_non_null(kv_backend_set_add(&set, "b0", "127.0.0.1", 8001, false));
