@@ -35,6 +35,10 @@
 #define GATHER_MAX ((size_t)1 << 20)
 /* Forwarded request headers beyond this count are dropped (the server caps header bytes). */
 #define FWD_MAX_HEADERS 96
+/* The backend's response headers forwarded to the client: at most this many, in this many
+ * bytes (names and values); the rest are dropped. */
+#define RHDR_MAX 16
+#define RHDR_BYTES 1024
 
 enum proxy_state { P_WAIT = 0, P_GATHER, P_STREAM, P_DONE };
 
@@ -56,6 +60,10 @@ struct kv_proxy {
     uint32_t matched;
     int status;
     char ctype[128];
+    /* The backend's end-to-end response headers, forwarded: "name\0value\0" pairs. */
+    char rhdr[RHDR_BYTES];
+    size_t rhdr_len;
+    unsigned nrhdr;
     size_t clen;               /* GATHER: the announced Content-Length */
     struct kv_buf body;        /* GATHER */
     uint64_t start_ns;
@@ -64,6 +72,7 @@ struct kv_proxy {
 };
 
 static void dispatch(struct kv_proxy *p);
+static bool hop_by_hop(const char *name);
 
 /* ---- small helpers ---------------------------------------------------------------------- */
 
@@ -325,14 +334,59 @@ static const char *header_value(const struct kv_http_header *h, size_t n, const 
     return NULL;
 }
 
+/* A response header the server writes itself, or that is only for this hop, or ours. */
+static bool not_forwarded(const char *name)
+{
+    return hop_by_hop(name) || strcmp(name, "content-type") == 0 || strcmp(name, "date") == 0 ||
+           strcmp(name, "server") == 0 || strncmp(name, "x-kvroute-", 10) == 0;
+}
+
+/* Keeps the backend's headers to forward (as many as fit RHDR_BYTES and RHDR_MAX; vLLM sends a
+ * handful, e.g. x-request-id). */
+static void keep_headers(struct kv_proxy *p, const struct kv_http_header *h, size_t n)
+{
+    p->rhdr_len = 0;
+    p->nrhdr = 0;
+    for (size_t i = 0; i < n && p->nrhdr < RHDR_MAX; i++) {
+        size_t ln = strlen(h[i].name) + 1, lv = strlen(h[i].value) + 1;
+        if (not_forwarded(h[i].name) || p->rhdr_len + ln + lv > sizeof(p->rhdr))
+            continue;
+        memcpy(p->rhdr + p->rhdr_len, h[i].name, ln);
+        memcpy(p->rhdr + p->rhdr_len + ln, h[i].value, lv);
+        p->rhdr_len += ln + lv;
+        p->nrhdr++;
+    }
+}
+
+/* Fills <out> (2 * RHDR_MAX + 5 slots) with the response's extra headers: ours (<match> has
+ * 2 * KV_BUF_U64_MAX bytes), then the backend's, NULL-terminated. */
+static const char *const *response_headers(struct kv_proxy *p, char *match, const char **out)
+{
+    const char *at = p->rhdr;
+    size_t k = 0;
+
+    format_match(p, match);
+    out[k++] = "x-kvroute-backend";
+    out[k++] = p->b->name;
+    out[k++] = "x-kvroute-prefix-match";
+    out[k++] = match;
+    for (unsigned i = 0; i < p->nrhdr; i++) {
+        out[k++] = at;
+        at += strlen(at) + 1;
+        out[k++] = at;
+        at += strlen(at) + 1;
+    }
+    out[k] = NULL;
+    return out;
+}
+
 static int begin_stream(struct kv_proxy *p)
 {
     char match[2 * KV_BUF_U64_MAX];
-    const char *hdrs[] = {"x-kvroute-backend", p->b->name, "x-kvroute-prefix-match", match, NULL};
+    const char *hdrs[2 * RHDR_MAX + 5];
 
-    format_match(p, match);
     p->state = P_STREAM;
-    return kv_http_stream_begin(p->req, p->status, p->ctype, hdrs);
+    return kv_http_stream_begin(p->req, p->status, p->ctype, response_headers(p, match, hdrs));
 }
 
 static int on_head(struct kv_http_call *call, int status, const struct kv_http_header *headers,
@@ -359,6 +413,7 @@ static int on_head(struct kv_http_call *call, int status, const struct kv_http_h
      * one, and the client waits on). */
     kv_rmetrics_ttfb(p->r->metrics, secs_between(p->start_ns, kv_http_call_first_byte_ns(call)));
     p->status = status;
+    keep_headers(p, headers, count);
     ct = header_value(headers, count, "content-type");
     join3(p->ctype, sizeof(p->ctype), ct ? ct : "application/octet-stream", "", "");
     cl = header_value(headers, count, "content-length");
@@ -374,10 +429,9 @@ static int on_head(struct kv_http_call *call, int status, const struct kv_http_h
 static void respond_whole(struct kv_proxy *p, const char *data, size_t len)
 {
     char code[KV_BUF_U64_MAX], match[2 * KV_BUF_U64_MAX];
-    const char *hdrs[] = {"x-kvroute-backend", p->b->name, "x-kvroute-prefix-match", match, NULL};
+    const char *hdrs[2 * RHDR_MAX + 5];
 
-    format_match(p, match);
-    kv_http_respond(p->req, p->status, p->ctype, hdrs, data, len);
+    kv_http_respond(p->req, p->status, p->ctype, response_headers(p, match, hdrs), data, len);
     client_done(p, p->b->name, status_code(p->status, code));
 }
 
