@@ -22,6 +22,7 @@
 #include <yaml.h>
 
 #include "base/err.h"
+#include "base/log.h"
 #include "base/mem.h"
 
 /* ---- plugin types and their parameters ------------------------------------------------- */
@@ -1129,6 +1130,24 @@ const struct kv_config_plugin *kv_config_plugin_of(const struct kv_config *cfg, 
     return NULL;
 }
 
+/* Sections of llm-d's EndpointPickerConfig that kvroute has no counterpart for: accepted, so a
+ * pasted llm-d file loads, and ignored with a warning. */
+static bool llmd_ignored(struct walk *w, const char *key)
+{
+    static const char *const keys[] = {"featureGates", "saturationDetector", "dataLayer",
+                                       "flowControl",  "parser",             "requestHandler"};
+
+    for (size_t i = 0; i < KV_ARRAY_LEN(keys); i++)
+        if (strcmp(key, keys[i]) == 0) {
+            size_t old = push_key(w, key);
+            kv_warn("config: %s: an llm-d section kvroute has no counterpart for; ignored",
+                    w->path);
+            path_pop(w, old);
+            return true;
+        }
+    return false;
+}
+
 /* The scheduling mapping (also accepted at the top level, as an llm-d file would be). Plugins
  * are walked before profiles whatever their order in the file, so refs can be resolved. */
 static int walk_scheduling_keys(struct walk *w, yaml_node_t *n, bool top)
@@ -1152,6 +1171,8 @@ static int walk_scheduling_keys(struct walk *w, yaml_node_t *n, bool top)
         }
         if (top)
             continue; /* the top-level walker handles (or rejects) everything else */
+        if (llmd_ignored(w, key))
+            continue;
         old = push_key(w, key);
         if (strcmp(key, "apiVersion") == 0 || strcmp(key, "kind") == 0) {
             if (!scalar(w, vn))
@@ -1237,6 +1258,8 @@ static int walk_root(struct walk *w, yaml_node_t *root)
         size_t old;
         if (!key)
             return KV_ECONFIG;
+        if (llmd_ignored(w, key))
+            continue;
         old = push_key(w, key);
         if (walk_section(w, key, node(w, p->value)) < 0)
             return KV_ECONFIG;

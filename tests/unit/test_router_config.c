@@ -299,7 +299,13 @@ static void test_top_level_llmd_file(void **state)
                                "  plugins:\n"
                                "  - pluginRef: queue-scorer\n"
                                "    weight: 2\n"
-                               "  - pluginRef: max-score-picker\n";
+                               "  - pluginRef: max-score-picker\n"
+                               /* llm-d sections kvroute has no counterpart for: ignored */
+                               "featureGates: [flowControl]\n"
+                               "saturationDetector:\n  queueDepthThreshold: 5\n"
+                               "dataLayer:\n  sources: []\n";
+    static const char nested[] = BK "scheduling:\n  featureGates: [x]\n"
+                                    "  flowControl:\n    maxBytes: 1\n  policy: session\n";
     struct kv_config c;
     char err[KV_CONFIG_ERR_MAX];
     (void)state;
@@ -309,6 +315,12 @@ static void test_top_level_llmd_file(void **state)
     assert_int_equal(c.nprofiles, 1);
     assert_true(c.profiles[0].refs[0].weight == 2);
     kv_config_cleanup(&c);
+    kv_config_init(&c);
+    assert_int_equal(kv_config_load_string(&c, nested, strlen(nested), err, sizeof(err)), 0);
+    assert_string_equal(c.policy, "session");
+    kv_config_cleanup(&c);
+    /* Not every key passes: a misspelt one is still an error. */
+    expect_error("featureGate: [x]\n", "featureGate: unknown key");
 }
 
 static void test_profile_selects_policy(void **state)
