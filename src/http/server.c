@@ -262,10 +262,10 @@ static const char *error_type(int status)
     switch (status) {
     case 400: return "BadRequestError";
     case 404: return "NotFoundError";
-    case 405: return "MethodNotAllowed";
-    case 408: return "RequestTimeout";
-    case 413: return "RequestEntityTooLarge";
-    case 431: return "RequestHeaderFieldsTooLarge";
+    case 405: return "MethodNotAllowedError";
+    case 408: return "RequestTimeoutError";
+    case 413: return "RequestEntityTooLargeError";
+    case 431: return "RequestHeaderFieldsTooLargeError";
     default: return status >= 500 ? "InternalServerError" : "BadRequestError";
     }
 }

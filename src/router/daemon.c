@@ -137,8 +137,11 @@ void kv__daemon_backend_changed(struct kv_router *r, struct kv_backend *b,
     if (change == KV_BACKEND_WENT_UP) {
         kv_info("backend %s is up", b->name);
     } else if (change == KV_BACKEND_WENT_DOWN) {
-        /* It may come back restarted, with an empty cache: forget what we believed. */
+        /* It may come back restarted, with an empty cache and an empty queue: forget what we
+         * believed, the work assigned to it included (else it comes back looking busy with
+         * the requests that died with it, and the balance term keeps traffic away). */
         kv_warn("backend %s is down: %s", b->name, b->last_error);
+        b->work = 0;
         kv_index_remove_backend(r->index, b->id);
         if (r->sessions)
             kv_session_remove_backend(r->sessions, b->id);

@@ -738,7 +738,7 @@ static int parse_request(struct kv_router *r, struct kv_http_req *req, enum kv_r
         return rc;
     }
     if (rc < 0) {
-        reject(r, req, rc, "no healthy backend");
+        reject(r, req, rc, NULL); /* the error table's message */
         return rc;
     }
     rc = kv_request_validate(&r->parser);

@@ -360,15 +360,15 @@ def test_bad_input(rport):
     big = b"x" * (70 * 1024)
     out = raw(rport, b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
               % len(big) + big)
-    assert raw_error(out, 413, "RequestEntityTooLarge") == \
+    assert raw_error(out, 413, "RequestEntityTooLargeError") == \
         "Request body larger than 65536 bytes", out
     # The same body chunked: no Content-Length to refuse up front, the cap trips mid-body.
     out = raw(rport, b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked"
               b"\r\n\r\n%x\r\n" % len(big) + big + b"\r\n0\r\n\r\n")
-    assert raw_error(out, 413, "RequestEntityTooLarge") == \
+    assert raw_error(out, 413, "RequestEntityTooLargeError") == \
         "Request body larger than 65536 bytes", out
     out = raw(rport, b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"y" * 20000 + b"\r\n\r\n")
-    assert raw_error(out, 431, "RequestHeaderFieldsTooLarge") == \
+    assert raw_error(out, 431, "RequestHeaderFieldsTooLargeError") == \
         "Request head larger than 16384 bytes", out
     # Rejected by the router's request parser (src/openai/request.c, vLLM's messages).
     p, c = "/v1/completions", "/v1/chat/completions"
@@ -392,7 +392,7 @@ def test_bad_input(rport):
     assert check_error(st, b, 404, "NotFoundError", h) == "The model `gpt-9` does not exist."
     # Route misses, answered by the HTTP server's router table.
     st, h, b = kvtest.request(H, rport, "GET", p)
-    assert check_error(st, b, 405, "MethodNotAllowed", h) == \
+    assert check_error(st, b, 405, "MethodNotAllowedError", h) == \
         "Method not allowed: GET /v1/completions"
     assert h["allow"] == "POST", h
     st, h, b = kvtest.request(H, rport, "GET", "/nope")
@@ -612,7 +612,7 @@ def test_none_left(rport, ports, sims):
     st, h, b = kvtest.request(H, rport, "POST", "/v1/completions", {"model": "m1", "prompt": "x"})
     took = time.monotonic() - t0
     assert check_error(st, b, 503, "ServiceUnavailableError", h) == \
-        "no healthy backend", b
+        "No healthy backend can serve the request.", b
     assert took < 0.5, took
     st, _ = kvtest.get(H, rport, "/health")
     assert st == 503

@@ -677,7 +677,7 @@ static void c_not_found(struct fx *fx)
     EXPECT_STR(fx, resp_header(&r, "allow", v, sizeof v), "GET, HEAD");
     EXPECT_STR(fx, r.body.data,
                "{\"object\":\"error\",\"message\":\"Method not allowed: DELETE /hello\","
-               "\"type\":\"MethodNotAllowed\",\"param\":null,\"code\":405}");
+               "\"type\":\"MethodNotAllowedError\",\"param\":null,\"code\":405}");
     resp_cleanup(&r);
     EXPECT(fx, cli_roundtrip(&cl, "GET /echo HTTP/1.1\r\n\r\n", &r) == 0);
     EXPECT(fx, r.status == 405);
@@ -789,7 +789,7 @@ static void c_body_limits(struct fx *fx)
     EXPECT(fx, r.status == 413);
     EXPECT_STR(fx, resp_header(&r, "connection", v, sizeof v), "close");
     EXPECT_STR(fx, r.body.data, "{\"object\":\"error\",\"message\":\"Request body larger than "
-                                "1024 bytes\",\"type\":\"RequestEntityTooLarge\",\"param\":null,"
+                                "1024 bytes\",\"type\":\"RequestEntityTooLargeError\",\"param\":null,"
                                 "\"code\":413}");
     resp_cleanup(&r);
     EXPECT(fx, cli_eof(&cl));
@@ -833,7 +833,7 @@ static void c_head_limits(struct fx *fx)
     resp_init(&r);
     EXPECT(fx, cli_response(&cl, &r) == 0);
     EXPECT(fx, r.status == 431);
-    EXPECT(fx, strstr(r.body.data, "\"type\":\"RequestHeaderFieldsTooLarge\"") != NULL);
+    EXPECT(fx, strstr(r.body.data, "\"type\":\"RequestHeaderFieldsTooLargeError\"") != NULL);
     resp_cleanup(&r);
     EXPECT(fx, cli_eof(&cl));
     cli_close(&cl);
@@ -913,7 +913,7 @@ static void c_timeouts(struct fx *fx)
     EXPECT(fx, r.status == 408);
     EXPECT_STR(fx, resp_header(&r, "connection", v, sizeof v), "close");
     EXPECT_STR(fx, r.body.data, "{\"object\":\"error\",\"message\":\"Request timeout: the "
-                                "request did not arrive in time\",\"type\":\"RequestTimeout\","
+                                "request did not arrive in time\",\"type\":\"RequestTimeoutError\","
                                 "\"param\":null,\"code\":408}");
     resp_cleanup(&r);
     EXPECT(fx, cli_eof(&cl));
