@@ -15,6 +15,7 @@
 #include "base/time.h"
 #include "http/client.h"
 #include "router/daemon.h"
+#include "router/rmetrics.h"
 
 #define MODELS_MAX_BYTES (1u << 20)
 
@@ -195,6 +196,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         uv_freeaddrinfo(res);
         return;
     }
+    kv_rmetrics_dns(r->metrics, status >= 0);
     if (status < 0) {
         kv_warn("dns: resolving %s failed: %s; keeping %zu backends", r->cfg->dns_host,
                 uv_strerror(status), r->backends.n);
@@ -217,8 +219,9 @@ void kv_health_resolve(struct kv_router *r)
     hints.ai_socktype = SOCK_STREAM;
     snprintf(port, sizeof(port), "%d", r->cfg->dns_port);
     rc = uv_getaddrinfo(r->loop, &r->dns_req, on_resolved, r->cfg->dns_host, port, &hints);
-    if (rc < 0)
+    if (rc < 0) {
+        kv_rmetrics_dns(r->metrics, false);
         kv_warn("dns: cannot resolve %s: %s", r->cfg->dns_host, uv_strerror(rc));
-    else
+    } else
         r->dns_busy = true;
 }

@@ -18,6 +18,7 @@ struct kv_rmetrics {
     struct kv_metric *requests;
     struct kv_metric *affinity;
     struct kv_metric *retries;
+    struct kv_metric *dns;
     struct kv_metric_child *duration;
     struct kv_metric_child *ttfb;
     struct kv_metric_child *decision;
@@ -82,6 +83,10 @@ struct kv_rmetrics *kv_rmetrics_new(void)
                       result_label, 1, NULL, 0);
     m->retries = add(m->reg, "kvroute_retries_total", "Requests routed again after a failure.",
                      KV_REGISTRY_COUNTER, reason_label, 1, NULL, 0);
+    m->dns = add(m->reg, "kvroute_dns_resolutions_total",
+                 "Resolutions of backends.dns (every dns_interval_ms), by result: ok or failed "
+                 "(a failed one keeps the backends).",
+                 KV_REGISTRY_COUNTER, result_label, 1, NULL, 0);
     return m;
 }
 
@@ -124,6 +129,15 @@ void kv_rmetrics_affinity(struct kv_rmetrics *m, const char *result)
     struct kv_metric_child *c;
 
     if (strcmp(result, "none") != 0 && kv_registry_child(m->affinity, &result, &c) == 0)
+        kv_registry_inc(c, 1);
+}
+
+void kv_rmetrics_dns(struct kv_rmetrics *m, bool ok)
+{
+    const char *result = ok ? "ok" : "failed";
+    struct kv_metric_child *c;
+
+    if (kv_registry_child(m->dns, &result, &c) == 0)
         kv_registry_inc(c, 1);
 }
 

@@ -14,6 +14,7 @@
  *   kvroute_prefix_match_ratio                    matched / total blocks of routed prompts
  *   kvroute_session_affinity_total{result}        hit, miss, new, overridden
  *   kvroute_retries_total{reason}                 re-routed attempts (connect, 5xx, body)
+ *   kvroute_dns_resolutions_total{result}         backends.dns lookups, ok or failed
  *   kvroute_backend_up{backend}                   1 routable, 0 not
  *   kvroute_backend_inflight_requests{backend}
  *   kvroute_index_blocks{backend}                 blocks the index believes it holds
@@ -29,6 +30,7 @@
 #ifndef KV_ROUTER_RMETRICS_H
 #define KV_ROUTER_RMETRICS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "base/buf.h"
@@ -50,6 +52,8 @@ void kv_rmetrics_prefix_ratio(struct kv_rmetrics *m, double ratio);
 /* <result>: hit, miss, new, overridden ("none" is not counted). */
 void kv_rmetrics_affinity(struct kv_rmetrics *m, const char *result);
 void kv_rmetrics_retry(struct kv_rmetrics *m, const char *reason);
+/* One resolution of backends.dns ended, with an answer (<ok>) or not. */
+void kv_rmetrics_dns(struct kv_rmetrics *m, bool ok);
 
 /* Appends the Prometheus text exposition of everything above to <out>. Returns 0 or
  * KV_ETOOBIG. */

@@ -529,9 +529,17 @@ def test_dns(ports):
     st, h, _ = kvtest.request(H, port, "POST", "/v1/completions",
                               {"model": "m1", "prompt": "dns", "max_tokens": 2})
     assert st == 200 and h["x-kvroute-backend"] == v4[0]["name"], h
+    # The name is resolved again every --dns-interval-ms (200): the counter keeps rising.
+    def resolutions():
+        return kvtest.metric(kvtest.scrape(H, port), "kvroute_dns_resolutions_total",
+                             result="ok") or 0
+    first = resolutions()
+    kvtest.wait_until(lambda: resolutions() >= first + 3, 5, what="3 more resolutions")
+    assert kvtest.metric(kvtest.scrape(H, port), "kvroute_dns_resolutions_total",
+                         result="failed") in (None, 0)
     p.signal(signal.SIGTERM)
     assert p.wait(10) == 0
-    print("dns discovery: %s" % [b["name"] for b in bs])
+    print("dns discovery: %s, re-resolved every 200 ms" % [b["name"] for b in bs])
 
 
 def can_connect(port):

@@ -145,6 +145,7 @@ static const struct family families[] = {
     {"kvroute_prefix_match_ratio", "histogram", {NULL}, 0},
     {"kvroute_session_affinity_total", "counter", {"result"}, 1},
     {"kvroute_retries_total", "counter", {"reason"}, 1},
+    {"kvroute_dns_resolutions_total", "counter", {"result"}, 1},
     {"kvroute_backend_up", "gauge", {"backend"}, 1},
     {"kvroute_backend_inflight_requests", "gauge", {"backend"}, 1},
     {"kvroute_index_blocks", "gauge", {"backend"}, 1},
@@ -355,6 +356,9 @@ static void observe(struct kv_rmetrics *m)
     kv_rmetrics_retry(m, "connect");
     kv_rmetrics_retry(m, "connect");
     kv_rmetrics_retry(m, "5xx");
+    kv_rmetrics_dns(m, true);
+    kv_rmetrics_dns(m, false);
+    kv_rmetrics_dns(m, true);
 }
 
 /* ---- tests ---------------------------------------------------------------------------------- */
@@ -375,7 +379,8 @@ static void test_families(void **state)
     assert_int_equal(sh.samples[4], 12 + 3);
     assert_int_equal(sh.samples[5], 4); /* hit, miss, new, overridden; "none" not counted */
     assert_int_equal(sh.samples[6], 2);
-    for (size_t f = 7; f < NFAM; f++)
+    assert_int_equal(sh.samples[7], 2); /* ok, failed */
+    for (size_t f = 8; f < NFAM; f++)
         assert_int_equal(sh.samples[f], 3); /* the live backends; the retired one is gone */
     /* The decision time includes the body's upload (server message begin to dispatch). */
     assert_int_equal(lines(&x.out,
@@ -444,6 +449,8 @@ static void test_affinity_retries(void **state)
     assert_int_equal(count(&x.out, "kvroute_session_affinity_total", "result", "none", NULL), 0);
     EXACT(get(&x.out, "kvroute_retries_total", "reason", "connect", NULL), 2);
     EXACT(get(&x.out, "kvroute_retries_total", "reason", "5xx", NULL), 1);
+    EXACT(get(&x.out, "kvroute_dns_resolutions_total", "result", "ok", NULL), 2);
+    EXACT(get(&x.out, "kvroute_dns_resolutions_total", "result", "failed", NULL), 1);
     fix_cleanup(&x);
 }
 
