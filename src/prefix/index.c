@@ -260,7 +260,10 @@ static void trim(struct kv_index *ix, struct backend *bs, uint32_t keep)
 }
 
 /* Makes room for <add> more blocks (and a node, if <node>) within the bounds by trimming the
- * globally stalest holding, skipping pinned ones. Returns false if only pinned ones are left. */
+ * globally stalest holding that is not pinned: a backend whose oldest holdings are on the
+ * record's path offers its oldest one that is not (nothing of that backend lies below it: its
+ * descendants would be older, and those are path nodes). Returns false if only pinned ones are
+ * left. */
 static bool make_room(struct kv_index *ix, uint32_t add, bool node, uint32_t now)
 {
     for (;;) {
@@ -271,7 +274,9 @@ static bool make_room(struct kv_index *ix, uint32_t add, bool node, uint32_t now
             return true;
         for (uint32_t b = 0; b < ix->hi_backend; b++) {
             uint32_t t = ix->b[b].tail, age;
-            if (t == NIL || node_of(ix, t)->pinned)
+            while (t != NIL && node_of(ix, t)->pinned)
+                t = *prev_of(ix, t);
+            if (t == NIL)
                 continue;
             age = now - node_of(ix, t)->stamp[t & 3];
             if (best == NIL || age > best_age) {

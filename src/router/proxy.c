@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "base/buf.h"
 #include "base/err.h"
@@ -334,22 +335,42 @@ static const char *header_value(const struct kv_http_header *h, size_t n, const 
     return NULL;
 }
 
+/* True if <name> (lower-cased) is one of the comma-separated tokens of <list>: a header the
+ * backend's Connection header names is for this hop only (RFC 9110, 7.6.1). */
+static bool listed_in(const char *list, const char *name)
+{
+    size_t n = strlen(name);
+
+    while (list && *list) {
+        size_t len;
+        list += strspn(list, " \t,");
+        len = strcspn(list, " \t,");
+        if (len == n && strncasecmp(list, name, n) == 0)
+            return true;
+        list += len;
+    }
+    return false;
+}
+
 /* A response header the server writes itself, or that is only for this hop, or ours. */
-static bool not_forwarded(const char *name)
+static bool not_forwarded(const char *name, const char *connection)
 {
     return hop_by_hop(name) || strcmp(name, "content-type") == 0 || strcmp(name, "date") == 0 ||
-           strcmp(name, "server") == 0 || strncmp(name, "x-kvroute-", 10) == 0;
+           strcmp(name, "server") == 0 || strcmp(name, "proxy-authenticate") == 0 ||
+           strncmp(name, "x-kvroute-", 10) == 0 || listed_in(connection, name);
 }
 
 /* Keeps the backend's headers to forward (as many as fit RHDR_BYTES and RHDR_MAX; vLLM sends a
  * handful, e.g. x-request-id). */
 static void keep_headers(struct kv_proxy *p, const struct kv_http_header *h, size_t n)
 {
+    const char *connection = header_value(h, n, "connection");
+
     p->rhdr_len = 0;
     p->nrhdr = 0;
     for (size_t i = 0; i < n && p->nrhdr < RHDR_MAX; i++) {
         size_t ln = strlen(h[i].name) + 1, lv = strlen(h[i].value) + 1;
-        if (not_forwarded(h[i].name) || p->rhdr_len + ln + lv > sizeof(p->rhdr))
+        if (not_forwarded(h[i].name, connection) || p->rhdr_len + ln + lv > sizeof(p->rhdr))
             continue;
         memcpy(p->rhdr + p->rhdr_len, h[i].name, ln);
         memcpy(p->rhdr + p->rhdr_len + ln, h[i].value, lv);

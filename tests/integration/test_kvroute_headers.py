@@ -48,7 +48,8 @@ class Backend(http.server.BaseHTTPRequestHandler):
         req = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         extra = [("X-Request-Id", self.headers.get("X-Request-Id", "none")),
                  ("X-Backend-Note", "kept as is"), ("Keep-Alive", "timeout=5"),
-                 ("Connection", "keep-alive"), ("X-Kvroute-Backend", "spoofed")]
+                 ("Connection", "keep-alive, X-Hop-Only"), ("X-Hop-Only", "1"),
+                 ("Proxy-Authenticate", "Basic"), ("X-Kvroute-Backend", "spoofed")]
         if not req.get("stream"):
             self.reply(BODY, extra=extra)
             return
@@ -68,7 +69,8 @@ def check(headers, rid, what):
     assert headers.get("x-request-id") == rid, (what, headers)
     assert headers.get("x-backend-note") == "kept as is", (what, headers)
     assert headers.get("server") == "kvroute", (what, headers)
-    assert "keep-alive" not in headers, (what, headers)
+    for name in ("keep-alive", "x-hop-only", "proxy-authenticate"):
+        assert name not in headers, (what, name, headers)
     assert headers.get("x-kvroute-backend") == NAME, (what, headers)
 
 
@@ -109,8 +111,8 @@ def main():
                                            headers={"X-Request-Id": "req-42"})
     assert status == 200 and body.decode() == BODY, (status, body)
     check(headers, "req-42", "whole")
-    print("ok   whole answer: x-request-id and a custom header forwarded; keep-alive, "
-          "connection and a spoofed x-kvroute-backend not")
+    print("ok   whole answer: x-request-id and a custom header forwarded; keep-alive, a header "
+          "the Connection header names, proxy-authenticate and a spoofed x-kvroute-backend not")
 
     status, headers, body = kvtest.request(H, rport, "POST", "/v1/completions",
                                            {"model": "m", "prompt": "hi", "stream": True},

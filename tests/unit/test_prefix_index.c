@@ -260,6 +260,39 @@ static void test_global_cap(void **state)
     kv_index_free(ix);
 }
 
+/* The pool is full and another backend's oldest holding is the prefix being recorded (pinned):
+ * that backend's next oldest holding goes, not a newer one elsewhere, and the record is whole. */
+static void test_global_cap_past_pinned(void **state)
+{
+    struct kv_index *ix = kv_index_new(12, NB, 100, 0);
+    uint64_t s[6], x[4], y[4];
+    uint32_t m[NB];
+    (void)state;
+    make_chain(s, 6, 1);
+    make_chain(x, 4, 2);
+    make_chain(y, 4, 3);
+    kv_index_record(ix, 1, s, 4, 1 * MS); /* backend 1: the shared prefix, then its own x */
+    kv_index_record(ix, 1, x, 4, 2 * MS);
+    kv_index_record(ix, 2, y, 4, 3 * MS); /* backend 2: newer than x */
+    assert_int_equal(kv_index_entries(ix), 12);
+    assert_int_equal(kv_index_record(ix, 0, s, 6, 4 * MS), 6);
+    assert_int_equal(kv_index_check(ix), 0);
+    assert_int_equal(kv_index_entries(ix), 12);
+    assert_int_equal(kv_index_lookup(ix, s, 6, m), 6);
+    assert_int_equal(m[0], 6);
+    assert_int_equal(kv_index_lookup(ix, x, 4, m), 2); /* x, the oldest unpinned, lost 2 */
+    assert_int_equal(kv_index_lookup(ix, y, 4, m), 4); /* y, newer, kept */
+    kv_index_free(ix);
+    /* With room only in the other backend's newer holding, the record is still whole. */
+    ix = kv_index_new(8, NB, 100, 0);
+    kv_index_record(ix, 1, s, 4, 1 * MS);
+    kv_index_record(ix, 1, x, 4, 2 * MS);
+    assert_int_equal(kv_index_record(ix, 0, s, 6, 3 * MS), 6);
+    assert_int_equal(kv_index_check(ix), 0);
+    assert_int_equal(kv_index_lookup(ix, x, 4, m), 2);
+    kv_index_free(ix);
+}
+
 static void test_slot_overflow(void **state)
 {
     struct kv_index *ix = kv_index_new(100, NB, 100, 0);
@@ -545,6 +578,7 @@ int main(void)
         cmocka_unit_test(test_recency_refresh),
         cmocka_unit_test(test_remove_backend_and_capacity),
         cmocka_unit_test(test_global_cap),
+        cmocka_unit_test(test_global_cap_past_pinned),
         cmocka_unit_test(test_slot_overflow),
         cmocka_unit_test(test_tail_age_and_memory),
         cmocka_unit_test(test_evicted_and_readded_in_one_call),
