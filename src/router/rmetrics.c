@@ -28,8 +28,9 @@ struct kv_rmetrics {
 static const double latency_buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
                                          0.5,   1,      2.5,   5,    10,    20,    40,  80};
 /* Microseconds for the work itself, seconds for a slow client's upload (it is in the span). */
-static const double decision_buckets[] = {1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4,
-                                          1e-3, 2.5e-3, 5e-3, 1e-2, 1e-1, 0.25, 1,      5};
+static const double decision_buckets[] = {1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5,
+                                          1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3,
+                                          1e-2, 1e-1,   0.25, 1,    5};
 static const double ratio_buckets[] = {0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1};
 
 static struct kv_metric *add(struct kv_registry *reg, const char *name, const char *help,

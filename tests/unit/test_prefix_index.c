@@ -568,6 +568,106 @@ static void test_random_stress_invariants(void **state)
     kv_index_free(ix);
 }
 
+/* Chains for test_random_hostile: each shares a random prefix of another and goes on. */
+enum { HCH = 32, HMAX = 120 };
+struct hostile {
+    uint64_t h[HCH][HMAX];
+    uint32_t n[HCH];
+    uint64_t next;
+};
+
+static void hostile_chain(struct hostile *w, struct kv_rand *r, int c)
+{
+    int src = (int)kv_rand_below(r, HCH);
+    uint32_t keep = kv_rand_below(r, 4) ? (uint32_t)kv_rand_below(r, w->n[src] + 1) : 0;
+    uint32_t len = keep + 1 + (uint32_t)kv_rand_below(r, kv_rand_below(r, 3) ? 40 : HMAX);
+
+    len = len > HMAX ? HMAX : len;
+    keep = keep > len ? len : keep;
+    if (src != c)
+        memmove(w->h[c], w->h[src], keep * sizeof(uint64_t));
+    for (uint32_t i = keep; i < len; i++)
+        w->h[c][i] = ++w->next * 0x9e3779b97f4a7c15ull;
+    w->n[c] = len;
+}
+
+/* Everything at once, against the invariants after every call: pools from a few blocks (node
+ * and block bounds both bite), up to 12 backends on 4 slots, capacities down to 0, removals,
+ * chains that share prefixes and diverge anywhere, and inputs that are not chains (repeated
+ * hashes, a chain entered in the middle, two chains spliced, tiny hash values). A record is
+ * never longer than asked, and a chain just recorded whole is found whole. */
+static void test_random_hostile(void **state)
+{
+    static struct hostile w;
+    struct kv_rand r;
+    uint64_t h[2 * HMAX];
+    uint32_t m[12];
+    (void)state;
+    kv_rand_seed(&r, 23);
+    for (int inst = 0; inst < 150; inst++) {
+        uint32_t maxe = 1 + (uint32_t)kv_rand_below(&r, kv_rand_below(&r, 2) ? 64 : 600);
+        uint32_t nb = 1 + (uint32_t)kv_rand_below(&r, 12);
+        struct kv_index *ix = kv_index_new(maxe, nb, (uint32_t)kv_rand_below(&r, 300), 0);
+        for (int c = 0; c < HCH; c++)
+            hostile_chain(&w, &r, c);
+        for (int op = 0; op < 300; op++) {
+            uint64_t now = (uint64_t)(inst * 1000 + op) * MS;
+            uint32_t b = (uint32_t)kv_rand_below(&r, nb), k = (uint32_t)kv_rand_below(&r, 100);
+            int c = (int)kv_rand_below(&r, HCH);
+            uint32_t n = (uint32_t)kv_rand_below(&r, w.n[c] + 1);
+            uint32_t kind = (uint32_t)kv_rand_below(&r, 10);
+            if (kv_rand_below(&r, 6) == 0)
+                hostile_chain(&w, &r, c);
+            n = n > w.n[c] ? w.n[c] : n;
+            memcpy(h, w.h[c], n * sizeof(uint64_t));
+            if (kind == 0 && n > 1) { /* repeated hashes */
+                for (uint32_t i = 1; i < n; i++)
+                    if (kv_rand_below(&r, 3) == 0)
+                        h[i] = h[kv_rand_below(&r, i)];
+            } else if (kind == 1 && n > 0) { /* entered in the middle */
+                uint32_t s0 = (uint32_t)kv_rand_below(&r, n);
+                memmove(h, h + s0, (n - s0) * sizeof(uint64_t));
+                n -= s0;
+            } else if (kind == 2) { /* spliced with another chain */
+                int c2 = (int)kv_rand_below(&r, HCH);
+                memcpy(h + n, w.h[c2], w.n[c2] * sizeof(uint64_t));
+                n += w.n[c2];
+            } else if (kind == 3) {
+                for (uint32_t i = 0; i < n; i++)
+                    h[i] = kv_rand_below(&r, 5);
+            }
+            if (k < 70) {
+                uint32_t want = n < kv_index_capacity(ix, b) ? n : kv_index_capacity(ix, b);
+                int got = kv_index_record(ix, b, h, n, now);
+                want = want < maxe ? want : maxe;
+                assert_true(got >= 0 && (uint32_t)got <= want);
+                if (kind > 3 && (uint32_t)got == want && want > 0) {
+                    kv_index_lookup(ix, h, n, m);
+                    assert_true(m[b] >= want);
+                }
+            } else if (k < 85) {
+                uint32_t best = kv_index_lookup(ix, h, n, m), most = 0;
+                for (uint32_t i = 0; i < nb; i++)
+                    most = m[i] > most ? m[i] : most;
+                assert_int_equal(best, most);
+                assert_true(best <= n);
+            } else if (k < 95) {
+                uint32_t cap = (uint32_t)kv_rand_below(&r, kv_rand_below(&r, 3) ? 400 : 4);
+                kv_index_set_capacity(ix, b, cap);
+            } else {
+                kv_index_remove_backend(ix, b);
+                assert_int_equal(kv_index_blocks(ix, b), 0);
+            }
+            assert_int_equal(kv_index_check(ix), 0);
+        }
+        for (uint32_t b = 0; b < nb; b++)
+            kv_index_remove_backend(ix, b);
+        assert_int_equal(kv_index_entries(ix), 0);
+        assert_int_equal(kv_index_check(ix), 0);
+        kv_index_free(ix);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -584,6 +684,7 @@ int main(void)
         cmocka_unit_test(test_evicted_and_readded_in_one_call),
         cmocka_unit_test(test_random_vs_model),
         cmocka_unit_test(test_random_stress_invariants),
+        cmocka_unit_test(test_random_hostile),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
