@@ -742,7 +742,7 @@ static const struct field session_fields[] = {
 /* One static backend: a URL string, or {url, name, capacity_blocks}. */
 static int walk_backend(struct walk *w, yaml_node_t *n, struct kv_config_backend *b)
 {
-    const char *url = NULL, *name = NULL, *cap = NULL;
+    const char *url = NULL, *name = NULL;
     double v = 0;
     char e[300];
 
@@ -761,11 +761,9 @@ static int walk_backend(struct walk *w, yaml_node_t *n, struct kv_config_backend
             else if (strcmp(key, "name") == 0 && (name = scalar(w, node(w, p->value))) != NULL)
                 path_pop(w, old);
             else if (strcmp(key, "capacity_blocks") == 0 &&
-                     (cap = scalar(w, node(w, p->value))) != NULL) {
-                if (!parse_number(cap, &v) || v != floor(v) || v < 1 || v > UINT32_MAX)
-                    return fail(w, "'%s' must be an integer in [1, %u]", cap, UINT32_MAX);
+                     get_number(w, node(w, p->value), 1, UINT32_MAX, true, &v) == 0)
                 path_pop(w, old);
-            } else
+            else
                 return w->rc ? w->rc : fail(w, "unknown key");
         }
         if (!url)

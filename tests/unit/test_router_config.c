@@ -228,7 +228,9 @@ static void test_error_health_session(void **state)
                  "session.trusted_proxies[0]: 'nothost' is not an address or address/bits range");
     expect_error(BK "proxy:\n  max_attempts: 0\n", "proxy.max_attempts: 0 is out of range [1, 16]");
     expect_error("backends:\n  static:\n    - url: http://a:1\n      capacity_blocks: 2.5\n",
-                 "backends.static[0].capacity_blocks: '2.5' must be an integer in [1, 4294967295]");
+                 "backends.static[0].capacity_blocks: '2.5' must be an integer");
+    expect_error("backends:\n  static:\n    - url: http://a:1\n      capacity_blocks: 0\n",
+                 "backends.static[0].capacity_blocks: 0 is out of range [1, 4294967295]");
     expect_error(BK "proxy:\n  max_inflight: -1\n",
                  "proxy.max_inflight: -1 is out of range [0, 1000000]");
 }
