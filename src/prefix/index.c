@@ -510,8 +510,7 @@ int kv_index_record(struct kv_index *ix, uint32_t b, const uint64_t *h, uint32_t
     ix->hi_backend = KV_MAX(ix->hi_backend, b + 1);
     /* A backend at capacity evicts its tail: fetch the tail's map slot now (its node came in at
      * the end of the last record here), so that it is in cache by the end of this one. */
-    if (ix->b[b].count >= ix->b[b].capacity - KV_MIN(n, ix->b[b].capacity) &&
-        ix->b[b].tail != NIL)
+    if (ix->b[b].count >= ix->b[b].capacity - n && ix->b[b].tail != NIL) /* n <= capacity */
         kv_u64map_ref_prefetch(&ix->map, row_of(ix, ix->b[b].tail >> 2)[0]);
     done = record_path(ix, b, h, n, stamp_of(ix, now_ns), &last, &stray);
     /* Unpin, leaf first: each node fits itself to what is held before its parent does. */
@@ -621,7 +620,7 @@ uint32_t kv_index_max_backends(const struct kv_index *ix)
     return ix->max_backends;
 }
 
-/* Marks the nodes on the free list (len 0 there) to tell them from nodes in use. */
+/* A node handed out and not freed (a freed node has len 0). */
 static bool node_in_use(const struct kv_index *ix, uint32_t v)
 {
     return v < ix->used && ix->nodes[v].len > 0;
