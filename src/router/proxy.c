@@ -134,12 +134,12 @@ void kv_proxy_error(struct kv_router *r, struct kv_http_req *req, int err, const
 /* Answers an error for a request that never reached a backend, and counts it. */
 static void reject(struct kv_router *r, struct kv_http_req *req, int err, const char *message)
 {
-    char code[16];
+    char code[KV_BUF_U64_MAX];
     uint64_t t0 = kv_http_req_start_ns(req);
 
-    snprintf(code, sizeof(code), "%d", kv_error_status(err));
     kv_proxy_error(r, req, err, message);
-    kv_rmetrics_request(r->metrics, "none", code, secs_since(t0));
+    kv_rmetrics_request(r->metrics, "none", status_code(kv_error_status(err), code),
+                        secs_since(t0));
 }
 
 static void reject_model(struct kv_router *r, struct kv_http_req *req, const char *model,
@@ -297,11 +297,10 @@ static void client_done(struct kv_proxy *p, const char *backend, const char *cod
 
 static void fail_client(struct kv_proxy *p, int err, const char *message)
 {
-    char code[16];
+    char code[KV_BUF_U64_MAX];
 
-    snprintf(code, sizeof(code), "%d", kv_error_status(err));
     kv_proxy_error(p->r, p->req, err, message);
-    client_done(p, "none", code);
+    client_done(p, "none", status_code(kv_error_status(err), code));
 }
 
 /* ---- backend call callbacks ------------------------------------------------------------- */
